@@ -1,0 +1,26 @@
+"""The embedded demo: a synthetic cohort with ground truth, made from the MNI152 template."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from wmhmap.demo.simulate import AnatomyModel, LesionModel, ScannerProfile, scanner_profiles
+
+
+def models_from_config(
+    demo: Mapping[str, Any], site: str
+) -> tuple[ScannerProfile, LesionModel, AnatomyModel]:
+    """Scanner, lesion and anatomy models of one site from the ``demo:`` config section."""
+    t1 = tuple(float(v) for v in demo["t1_voxel_mm"])
+    flair = tuple(float(v) for v in demo["flair_voxel_mm"])
+    profiles = scanner_profiles((t1[0], t1[1], t1[2]), (flair[0], flair[1], flair[2]), demo["n_sites"])
+    lesions = demo.get("lesions", {})
+    defaults = LesionModel()
+    lesion_model = LesionModel(
+        median_ml=dict(lesions.get("median_ml", defaults.median_ml)),
+        signal_fraction=dict(lesions.get("signal_fraction", defaults.signal_fraction)),
+        signal_regions=tuple(lesions.get("signal_regions", defaults.signal_regions)),
+    )
+    anatomy = AnatomyModel(deformation_mm=float(demo.get("deformation_mm", 1.5)))
+    return profiles[site], lesion_model, anatomy

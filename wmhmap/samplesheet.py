@@ -1,0 +1,199 @@
+"""The sample sheet: one row per subject, checked before any image is touched.
+
+Columns (TSV): ``subject`` (letters and digits), ``flair``, ``t1`` (paths; at least
+one per subject), and optionally ``diagnosis`` (CN/MCI/AD), ``site``, ``age``,
+``sex`` (M/F), ``reference_wmh_ml``, ``lesion_mask`` (expert mask on the FLAIR grid:
+0/1, or 0/1/2 with 2 = other pathology as in the WMH challenge) and ``split``
+(train/test). Relative paths are relative to the sheet's folder.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from wmhmap.errors import InputError
+
+REQUIRED = ("subject",)
+PATH_COLUMNS = ("flair", "t1", "lesion_mask")
+OPTIONAL = ("diagnosis", "site", "age", "sex", "reference_wmh_ml", "split")
+KNOWN = (*REQUIRED, *PATH_COLUMNS, *OPTIONAL)
+DIAGNOSES = ("CN", "MCI", "AD")
+MODALITY_COLUMNS = {"FLAIR": "flair", "T1w": "t1"}
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() in {"", "n/a", "NA"}
+
+
+def read_samplesheet(path: str | Path) -> pd.DataFrame:
+    """Read a sample sheet TSV as strings (blank cells become empty strings)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(
+            "sample sheet not found",
+            file=path,
+            fix="set `samplesheet:` in config/config.yaml to your TSV, or leave it empty for the demo",
+        )
+    try:
+        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"sample sheet is not a readable TSV ({exc})",
+            file=path,
+            fix="save it as tab-separated UTF-8 text with one header line",
+        ) from None
+    df.columns = [c.strip() for c in df.columns]
+    return df.apply(lambda col: col.str.strip())
+
+
+def validate_samplesheet(
+    df: pd.DataFrame,
+    *,
+    base_dir: str | Path | None = None,
+    file: str | Path | None = None,
+    check_files: bool = True,
+    allowed_root: str | Path | None = None,
+) -> pd.DataFrame:
+    """Check a sample sheet and return it indexed by subject, with absolute paths.
+
+    Raises :class:`InputError` on: a missing ``subject`` column, unknown columns,
+    empty/duplicate/non-alphanumeric ids, a subject with neither FLAIR nor T1w,
+    unknown diagnosis/sex/split values, non-numeric age or reference volume,
+    missing image files (``check_files``) and paths escaping ``allowed_root``.
+    """
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"sample sheet lacks the column(s) {', '.join(missing)} (found: {', '.join(df.columns)})",
+            file=file,
+            fix="add a header line with at least: subject, flair, t1",
+        )
+    unknown = [c for c in df.columns if c not in KNOWN]
+    if unknown:
+        raise InputError(
+            f"sample sheet has unknown column(s) {', '.join(unknown)}",
+            file=file,
+            fix=f"rename or remove them; known columns are {', '.join(KNOWN)}",
+        )
+    if not any(c in df.columns for c in ("flair", "t1")):
+        raise InputError(
+            "sample sheet has neither a flair nor a t1 column",
+            file=file,
+            fix="add the image paths in columns flair and/or t1",
+        )
+    out = df.copy()
+    for col in KNOWN:
+        if col not in out.columns:
+            out[col] = ""
+    base = Path(base_dir) if base_dir is not None else (Path(file).parent if file else Path.cwd())
+    root = Path(allowed_root).resolve() if allowed_root is not None else None
+    seen: dict[str, int] = {}
+    for i, row in out.iterrows():
+        line = int(i) + 2  # header is line 1
+        sid = str(row["subject"])
+        if not sid:
+            raise InputError(f"line {line}: empty subject id", file=file, fix="give every row an id")
+        if not (sid.isascii() and sid.isalnum()):
+            raise InputError(
+                f"line {line}: subject id {sid!r} holds characters other than letters and digits",
+                subject=sid,
+                file=file,
+                fix="use ids like 001 or ADNI0123 (BIDS labels allow letters and digits only)",
+            )
+        if sid in seen:
+            raise InputError(
+                f"subject id {sid!r} appears on lines {seen[sid]} and {line}",
+                subject=sid,
+                file=file,
+                fix="give every subject one row (use sessions as separate ids, e.g. 001a, 001b)",
+            )
+        seen[sid] = line
+        if _blank(row["flair"]) and _blank(row["t1"]):
+            raise InputError(
+                f"line {line}: neither a FLAIR nor a T1w image is given",
+                subject=sid,
+                file=file,
+                fix="fill in the flair and/or t1 column",
+            )
+        for col in PATH_COLUMNS:
+            if _blank(row[col]):
+                out.at[i, col] = ""
+                continue
+            p = Path(str(row[col])).expanduser()
+            p = p if p.is_absolute() else base / p
+            p = Path(p.resolve()) if root is not None else Path(p.absolute())
+            if root is not None and not p.is_relative_to(root):
+                raise InputError(
+                    f"{col} path {row[col]!r} lies outside the dataset root {root}",
+                    subject=sid,
+                    file=file,
+                    fix="keep every image under the dataset root or change `dataset_root` in the config",
+                )
+            if check_files and not p.is_file():
+                raise InputError(
+                    f"{col} image {p} does not exist",
+                    subject=sid,
+                    file=file,
+                    fix="correct the path (relative paths are relative to the sample sheet's folder)",
+                )
+            out.at[i, col] = str(p)
+        dx = str(row["diagnosis"])
+        if not _blank(dx) and dx not in DIAGNOSES:
+            raise InputError(
+                f"diagnosis {dx!r} is not one of {', '.join(DIAGNOSES)}",
+                subject=sid,
+                file=file,
+                fix="use CN, MCI or AD (or leave it empty)",
+            )
+        sex = str(row["sex"])
+        if not _blank(sex) and sex not in ("M", "F"):
+            raise InputError(f"sex {sex!r} is not M or F", subject=sid, file=file, fix="use M or F")
+        split = str(row["split"])
+        if not _blank(split) and split not in ("train", "test"):
+            raise InputError(
+                f"split {split!r} is not train or test", subject=sid, file=file, fix="use train or test"
+            )
+        for col in ("age", "reference_wmh_ml"):
+            val = str(row[col])
+            if _blank(val):
+                continue
+            try:
+                number = float(val)
+            except ValueError:
+                number = math.nan
+            if not math.isfinite(number) or number < 0:
+                raise InputError(
+                    f"{col} {val!r} is not a non-negative number",
+                    subject=sid,
+                    file=file,
+                    fix=f"write {col} as a number (decimal point, no units) or leave it empty",
+                )
+    return out.set_index("subject", drop=False)
+
+
+def load_samplesheet(
+    path: str | Path, *, check_files: bool = True, allowed_root: str | Path | None = None
+) -> pd.DataFrame:
+    """Read and validate a sample sheet (see :func:`validate_samplesheet`)."""
+    path = Path(path)
+    return validate_samplesheet(
+        read_samplesheet(path), file=path, check_files=check_files, allowed_root=allowed_root
+    )
+
+
+def modalities(row: Mapping[str, Any]) -> list[str]:
+    """Modalities present for a subject, FLAIR first (``["FLAIR", "T1w"]``)."""
+    return [m for m, col in MODALITY_COLUMNS.items() if not _blank(row.get(col, ""))]
+
+
+def analysis_modality(row: Mapping[str, Any]) -> str:
+    """The modality whose grid is the subject's analysis grid: FLAIR when present."""
+    present = modalities(row)
+    if not present:
+        raise InputError("no image given", subject=str(row.get("subject")), fix="add flair or t1")
+    return present[0]

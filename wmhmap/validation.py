@@ -1,0 +1,87 @@
+"""Per-subject input checks, run before any heavy work.
+
+Everything a later stage would trip over is checked here, so that the message
+names the subject, the file, the problem and the fix, and no half-finished result
+is left behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from wmhmap.errors import InputError
+from wmhmap.geometry import fov_overlap, orientation_code, voxel_sizes
+from wmhmap.imageio import load_image, same_grid
+from wmhmap.samplesheet import MODALITY_COLUMNS, modalities
+
+MIN_FOV_OVERLAP = 0.5
+"""T1w and FLAIR must share at least this share of the smaller field of view."""
+
+
+def validate_subject(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Load and check every image of one sample-sheet row; return a report.
+
+    Raises
+    ------
+    InputError
+        Unreadable, truncated, non-3-D or non-finite images; degenerate headers;
+        T1w and FLAIR that do not overlap in world space; an expert lesion mask that
+        is not binary (0/1, or 0/1/2 with 2 = other pathology) or not on the FLAIR grid.
+    """
+    subject = str(row["subject"])
+    report: dict[str, Any] = {"subject": subject, "status": "ok", "images": {}}
+    images = {}
+    for modality in modalities(row):
+        path = row[MODALITY_COLUMNS[modality]]
+        img = load_image(path, subject=subject, role=modality)
+        images[modality] = img
+        report["images"][modality] = {
+            "file": str(path),
+            "shape": list(img.shape[:3]),
+            "voxel_mm": [round(v, 4) for v in voxel_sizes(img)],
+            "orientation": orientation_code(img),
+        }
+    if len(images) == 2:
+        overlap = fov_overlap(images["FLAIR"], images["T1w"])
+        report["fov_overlap"] = round(overlap, 4)
+        if overlap < MIN_FOV_OVERLAP:
+            raise InputError(
+                f"T1w and FLAIR fields of view share only {overlap:.0%} of the smaller one in "
+                f"world space (expected >= {MIN_FOV_OVERLAP:.0%})",
+                subject=subject,
+                file=row["t1"],
+                fix="check that both images belong to this subject and session and that "
+                "their headers (qform/sform) are intact",
+            )
+    mask_path = row.get("lesion_mask", "")
+    if mask_path:
+        mask = load_image(
+            mask_path, subject=subject, role="lesion mask", dtype=None, allow_constant=True
+        )
+        values = np.unique(np.asarray(mask.dataobj))
+        if not set(values.tolist()) <= {0, 1, 2}:
+            shown = ", ".join(f"{v:g}" for v in values[:8])
+            raise InputError(
+                f"lesion mask holds values {shown}{' ...' if values.size > 8 else ''}; expected "
+                "0/1 (or 0/1/2 with 2 = other pathology, as in the WMH challenge)",
+                subject=subject,
+                file=mask_path,
+                fix="binarise it (e.g. threshold a probability map at 0.5)",
+            )
+        grid = images.get("FLAIR") or images.get("T1w")
+        if grid is not None and not same_grid(mask, grid):
+            raise InputError(
+                f"lesion mask grid (shape {mask.shape[:3]}) differs from the "
+                f"{'FLAIR' if 'FLAIR' in images else 'T1w'} grid (shape {grid.shape[:3]})",
+                subject=subject,
+                file=mask_path,
+                fix="give the mask on the FLAIR grid it was drawn on (same shape and affine)",
+            )
+        report["lesion_mask"] = {
+            "file": str(mask_path),
+            "lesion_voxels": int((np.asarray(mask.dataobj) == 1).sum()),
+        }
+    return report

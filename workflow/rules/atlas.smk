@@ -1,0 +1,94 @@
+# Atlas-label propagation: affine atlas -> subject registration, labels onto the analysis grid.
+
+
+rule build_jhu_atlas:
+    """Merge the JHU type II parcellation into the 34 regions of the region table."""
+    input:
+        t1=f"{config['atlas']['jhu_dir']}/JHU_MNI_SS_T1_brain.nii.gz",
+        labels=f"{config['atlas']['jhu_dir']}/JHU_MNI_SS_WMPM_Type-II.nii.gz",
+        brain_mask=f"{config['atlas']['jhu_dir']}/JHU_MNI_SS_T1_mask.nii.gz",
+        tissue=f"{config['atlas']['jhu_dir']}/JHU_MNI_SS_T1_Tissue_Classes.nii.gz",
+        table=config["atlas"]["region_table"],
+    output:
+        t1=f"{ATLAS_ROOT}/tpl-JHU/tpl-JHU_T1w.nii.gz",
+        labels=f"{ATLAS_ROOT}/tpl-JHU/tpl-JHU_desc-regions_dseg.nii.gz",
+        brain_mask=f"{ATLAS_ROOT}/tpl-JHU/tpl-JHU_desc-brain_mask.nii.gz",
+        white_matter=f"{ATLAS_ROOT}/tpl-JHU/tpl-JHU_label-WM_mask.nii.gz",
+    log:
+        log_path("build_jhu_atlas"),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/build_jhu_atlas.py"
+
+
+rule propagate_atlas_labels:
+    """Register the atlas T1 to the subject (affine, MI) and carry its labels over."""
+    input:
+        unpack(propagation_inputs),
+        table=config["atlas"]["region_table"],
+    output:
+        labels=bids(subject="{subject}", desc="atlas", suffix="dseg"),
+        brain=bids(subject="{subject}", desc="brain", suffix="mask"),
+        white_matter=bids(subject="{subject}", label="WM", desc="atlas", suffix="mask"),
+        xfm=bids(
+            subject="{subject}",
+            datatype="xfm",
+            suffix="xfm",
+            extension=".mat",
+            **{"from": "atlas", "to": "native", "mode": "image"},
+        ),
+        qc=bids(
+            subject="{subject}",
+            datatype="qc",
+            desc="atlas",
+            suffix="registration",
+            extension=".tsv",
+        ),
+        figure=report(
+            bids(
+                subject="{subject}",
+                datatype="figures",
+                desc="atlas",
+                suffix="qc",
+                extension=".png",
+            ),
+            caption="../report/atlas_qc.rst",
+            category="Quality control",
+            subcategory="Atlas propagation",
+            labels={"subject": "{subject}"},
+        ),
+    params:
+        registration=config["registration"],
+    threads: 2
+    log:
+        log_path("propagate_atlas_labels", subject="{subject}"),
+    benchmark:
+        benchmark_path("propagate_atlas_labels", subject="{subject}")
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/propagate_atlas_labels.py"
+
+
+rule collect_registration_qc:
+    """Gather every subject's atlas-registration quality into one table."""
+    input:
+        expand(
+            bids(
+                subject="{subject}",
+                datatype="qc",
+                desc="atlas",
+                suffix="registration",
+                extension=".tsv",
+            ),
+            subject=SUBJECTS,
+        ),
+    output:
+        f"{RESULTS}/group/registration_qc.tsv",
+    log:
+        log_path("collect_registration_qc"),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/concat_tables.py"

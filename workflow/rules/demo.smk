@@ -1,0 +1,58 @@
+# The embedded demo: a synthetic cohort with ground truth, made from the MNI152 template.
+
+
+rule build_demo_atlas:
+    """Build the demo atlas: template T1, 34-region WM parcellation, masks."""
+    output:
+        t1=f"{ATLAS_ROOT}/tpl-demo/tpl-demo_T1w.nii.gz",
+        labels=f"{ATLAS_ROOT}/tpl-demo/tpl-demo_desc-regions_dseg.nii.gz",
+        brain_mask=f"{ATLAS_ROOT}/tpl-demo/tpl-demo_desc-brain_mask.nii.gz",
+        white_matter=f"{ATLAS_ROOT}/tpl-demo/tpl-demo_label-WM_mask.nii.gz",
+        hippocampus=f"{ATLAS_ROOT}/tpl-demo/tpl-demo_label-hippocampus_mask.nii.gz",
+        tissue=f"{ATLAS_ROOT}/tpl-demo/tpl-demo_desc-tissue_dseg.nii.gz",
+    log:
+        log_path("build_demo_atlas"),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/build_demo_atlas.py"
+
+
+rule simulate_demo_subject:
+    """Simulate one subject's T1w and FLAIR with known lesions and regions."""
+    input:
+        labels=rules.build_demo_atlas.output.labels,
+    output:
+        t1=demo_raw("{subject}", "T1w"),
+        flair=demo_raw("{subject}", "FLAIR"),
+        lesion_mask=demo_truth("{subject}", "mask", label="WMH", desc="truth"),
+        regions=demo_truth("{subject}", "dseg", desc="truth"),
+        truth=demo_truth("{subject}", "stats", desc="truth", extension=".json"),
+    params:
+        subject=subject_row,
+        demo=config["demo"],
+    log:
+        log_path("simulate_demo_subject", subject="{subject}"),
+    benchmark:
+        benchmark_path("simulate_demo_subject", subject="{subject}")
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/simulate_demo_subject.py"
+
+
+rule write_demo_samplesheet:
+    """Write the demo cohort's sample sheet, with reference WMH volumes."""
+    input:
+        truth=expand(demo_truth("{subject}", "stats", desc="truth", extension=".json"), subject=SUBJECTS),
+    output:
+        f"{DEMO_ROOT}/samplesheet.tsv",
+    params:
+        samples=SAMPLES,
+        seed=config["demo"]["seed"],
+    log:
+        log_path("write_demo_samplesheet"),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/write_demo_samplesheet.py"

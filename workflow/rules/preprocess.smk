@@ -1,0 +1,80 @@
+# Preprocessing: input checks, RAS + N4, rigid T1w -> FLAIR, intensity normalisation.
+
+
+rule validate_subject_inputs:
+    """Check every input image of a subject before any heavy work starts."""
+    input:
+        unpack(raw_inputs),
+    output:
+        bids(
+            subject="{subject}",
+            datatype="qc",
+            desc="inputs",
+            suffix="validation",
+            extension=".json",
+        ),
+    params:
+        row=subject_row,
+    log:
+        log_path("validate_subject_inputs", subject="{subject}"),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/validate_subject_inputs.py"
+
+
+rule correct_bias_n4:
+    """Reorient a scan to RAS and correct its bias field with N4."""
+    input:
+        image=raw_image,
+        validation=validation_report,
+    output:
+        image=bids(subject="{subject}", desc="n4", suffix="{modality}"),
+    params:
+        n4=config["preprocess"]["n4"],
+    threads: 2
+    log:
+        log_path("correct_bias_n4", subject="{subject}", modality="{modality}"),
+    benchmark:
+        benchmark_path("correct_bias_n4", subject="{subject}", modality="{modality}")
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/correct_bias_n4.py"
+
+
+rule register_t1w_to_flair:
+    """Rigidly register the T1w to the FLAIR (mutual information)."""
+    input:
+        t1w=bids(subject="{subject}", desc="n4", suffix="T1w"),
+        flair=bids(subject="{subject}", desc="n4", suffix="FLAIR"),
+    output:
+        xfm=t1w_to_flair_xfm("{subject}"),
+    params:
+        rigid=config["preprocess"]["rigid"],
+    threads: 2
+    log:
+        log_path("register_t1w_to_flair", subject="{subject}"),
+    benchmark:
+        benchmark_path("register_t1w_to_flair", subject="{subject}")
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/register_t1w_to_flair.py"
+
+
+rule normalize_intensity:
+    """Bring a scan onto the analysis grid and scale brain intensities to [0, 1]."""
+    input:
+        unpack(normalization_inputs),
+    output:
+        bids(subject="{subject}", desc="preproc", suffix="{modality}"),
+    params:
+        percentiles=config["preprocess"]["normalize_percentiles"],
+        dilation_mm=config["preprocess"]["brain_mask_dilation_mm"],
+    log:
+        log_path("normalize_intensity", subject="{subject}", modality="{modality}"),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/normalize_intensity.py"

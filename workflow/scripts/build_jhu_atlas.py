@@ -1,0 +1,24 @@
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+from wmhmap.logs import rule_script
+
+with rule_script(snakemake.log[0], snakemake.threads) as log:
+    import numpy as np
+
+    from wmhmap.atlas import build_atlas_labels
+    from wmhmap.imageio import like, load_image, save_image
+    from wmhmap.regions import load_region_table
+
+    i, o = snakemake.input, snakemake.output
+    table = load_region_table(i.table)
+    labels = load_image(i.labels, role="JHU type II labels", dtype=None)
+    merged = build_atlas_labels(labels, table, file=i.labels)
+    t1 = load_image(i.t1, role="atlas T1")
+    tissue = np.asarray(load_image(i.tissue, role="atlas tissue classes", dtype=None).dataobj)
+    mask = np.asarray(load_image(i.brain_mask, role="atlas brain mask", dtype=None).dataobj) > 0
+    save_image(t1, o.t1)
+    save_image(merged, o.labels)
+    save_image(like(mask, t1, np.uint8), o.brain_mask)
+    save_image(like(tissue == 3, t1, np.uint8), o.white_matter)
+    log.info("merged %d JHU labels into %d regions", len(np.unique(labels.dataobj)), len(np.unique(merged.dataobj)) - 1)

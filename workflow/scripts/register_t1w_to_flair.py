@@ -1,0 +1,24 @@
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+from wmhmap.logs import rule_script
+
+with rule_script(snakemake.log[0], snakemake.threads) as log:
+    import nibabel as nib
+
+    from wmhmap.imageio import atomic_path
+    from wmhmap.preprocess import LinearRegistrationSettings, register_linear
+
+    p = snakemake.params.rigid
+    settings = LinearRegistrationSettings(
+        shrink_factors=tuple(p["shrink_factors"]),
+        smoothing_sigmas=tuple(p["smoothing_sigmas"]),
+        iterations=tuple(p["iterations"]),
+        sampling_rate=p["sampling_rate"],
+    )
+    rigid = register_linear(
+        nib.load(snakemake.input.flair), nib.load(snakemake.input.t1w), kind="Rigid", settings=settings
+    )
+    log.info("T1w -> FLAIR: rotation %.2f deg, translation %s mm", rigid.rotation_deg(), rigid.matrix_ras[:3, 3].round(2))
+    with atomic_path(snakemake.output.xfm) as tmp:
+        rigid.write(tmp)

@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/atlas.smk"
+include: "workflow/rules/nnunet.smk"
 
 
 rule all:

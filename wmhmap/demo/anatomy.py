@@ -52,6 +52,11 @@ class Template:
             3, 1, 1, 1
         )
 
+    def coordinates_of(self, mask: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """World (MNI mm) coordinates of the voxels in ``mask``, shape (3, n)."""
+        points = nib.affines.apply_affine(self.affine, np.argwhere(mask))
+        return np.asarray(points.T, dtype=np.float64)
+
     def image(self, data: npt.ArrayLike, dtype: npt.DTypeLike = np.float32) -> nib.Nifti1Image:
         """Wrap an array on the template grid as a NIfTI image."""
         img = nib.Nifti1Image(np.asarray(data).astype(dtype), self.affine)
@@ -61,51 +66,86 @@ class Template:
         return img
 
 
-def _lateral_ventricles(csf: FloatArray, xyz: npt.NDArray[np.float64]) -> BoolArray:
+def _lateral_ventricles(csf: FloatArray, affine: npt.NDArray[np.float64]) -> BoolArray:
     (ax_lo, ax_hi), (y_lo, y_hi), (z_lo, z_hi) = LATERAL_VENTRICLE_BOX_MM
-    x, y, z = xyz
-    box = (np.abs(x) > ax_lo) & (np.abs(x) < ax_hi) & (y > y_lo) & (y < y_hi)
-    box &= (z > z_lo) & (z < z_hi)
-    labels, n = ndi.label((csf > 0.5) & box)
+    candidates = np.argwhere(csf > 0.5)
+    x, y, z = nib.affines.apply_affine(affine, candidates).T
+    keep = (np.abs(x) > ax_lo) & (np.abs(x) < ax_hi) & (y > y_lo) & (y < y_hi)
+    keep &= (z > z_lo) & (z < z_hi)
+    inside = np.zeros(csf.shape, dtype=bool)
+    inside[tuple(candidates[keep].T)] = True
+    labels, n = ndi.label(inside)
     if n == 0:
         raise RuntimeError("no lateral ventricles found in the template")
     sizes = np.bincount(labels.ravel())[1:]
-    keep = np.flatnonzero(sizes >= 0.1 * sizes.max()) + 1
-    return np.isin(labels, keep)
+    return np.isin(labels, np.flatnonzero(sizes >= 0.1 * sizes.max()) + 1)
 
 
-def _hippocampi(gm: FloatArray, xyz: npt.NDArray[np.float64]) -> BoolArray:
+def _hippocampi(gm: FloatArray, affine: npt.NDArray[np.float64]) -> BoolArray:
     mask = np.zeros(gm.shape, dtype=bool)
-    radii = np.asarray(HIPPOCAMPUS_RADII_MM).reshape(3, 1, 1, 1)
+    inv = np.linalg.inv(affine)
+    radii = np.asarray(HIPPOCAMPUS_RADII_MM)
     for centre in HIPPOCAMPUS_CENTRES_MM:
-        d = (xyz - np.asarray(centre).reshape(3, 1, 1, 1)) / radii
-        mask |= (d**2).sum(axis=0) <= 1.0
+        lo = np.floor(nib.affines.apply_affine(inv, np.asarray(centre) - radii)).astype(int)
+        hi = np.ceil(nib.affines.apply_affine(inv, np.asarray(centre) + radii)).astype(int) + 1
+        lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
+        lo = np.clip(lo, 0, None)
+        box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+        ijk = np.indices([b - a for a, b in zip(lo, hi, strict=True)]).reshape(3, -1).T + lo
+        xyz = nib.affines.apply_affine(affine, ijk)
+        inside = (((xyz - np.asarray(centre)) / radii) ** 2).sum(axis=1) <= 1.0
+        mask[box] |= inside.reshape(mask[box].shape)
     return mask & (gm > 0.3)
 
 
-@functools.lru_cache(maxsize=1)
-def load_template() -> Template:
-    """Load the nilearn MNI152 2009 template with derived CSF, ventricles and hippocampi."""
-    from nilearn import datasets
+def _nilearn_data(name: str) -> nib.Nifti1Image:
+    """Load a file that ships inside nilearn's wheel without importing nilearn.datasets.
 
-    t1_img = datasets.load_mni152_template(resolution=1)
-    gm = np.asarray(datasets.load_mni152_gm_template(resolution=1).dataobj, dtype=np.float32)
-    wm = np.asarray(datasets.load_mni152_wm_template(resolution=1).dataobj, dtype=np.float32)
-    brain = np.asarray(datasets.load_mni152_brain_mask(resolution=1).dataobj) > 0
+    (Importing it pulls in scikit-learn and costs seconds in every rule job.)
+    """
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("nilearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("nilearn is not installed; the demo needs its MNI152 template")
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
+    return nib.load(path)
+
+
+@functools.lru_cache(maxsize=1)
+def load_template(margin_mm: int = 6) -> Template:
+    """The nilearn MNI152 2009 template, cropped to the brain plus ``margin_mm``.
+
+    The brain mask is nilearn's definition (template T1 > 0.2); CSF is the rest of
+    the mask beyond GM and WM.
+    """
+    t1_img = _nilearn_data("mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
     t1 = np.asarray(t1_img.dataobj, dtype=np.float32)
-    affine = np.asarray(t1_img.affine, dtype=np.float64)
+    t1 /= t1.max()  # as nilearn's load_mni152_template
+    brain = t1 > 0.2
+    idx = np.argwhere(brain)
+    lo = np.maximum(idx.min(axis=0) - margin_mm, 0)
+    hi = np.minimum(idx.max(axis=0) + margin_mm + 1, t1.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    affine = np.asarray(t1_img.affine, dtype=np.float64).copy()
+    affine[:3, 3] = nib.affines.apply_affine(affine, lo)
+    t1, brain = t1[box], brain[box]
+    # Stored as uint8 0..255; nilearn's loaders rescale each map by its maximum.
+    gm = np.asarray(_nilearn_data("mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz").dataobj, dtype=np.float32)
+    wm = np.asarray(_nilearn_data("mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz").dataobj, dtype=np.float32)
+    gm = gm[box] / gm.max()
+    wm = wm[box] / wm.max()
     gm = np.where(brain, gm, 0).astype(np.float32)
     wm = np.where(brain, wm, 0).astype(np.float32)
     csf = np.clip(brain.astype(np.float32) - gm - wm, 0, 1).astype(np.float32)
-    ijk = np.indices(t1.shape, dtype=np.float64)
-    xyz = np.einsum("ij,jklm->iklm", affine[:3, :3], ijk) + affine[:3, 3].reshape(3, 1, 1, 1)
     return Template(
         t1=t1,
         gm=gm,
         wm=wm,
         csf=csf,
         brain=brain,
-        ventricles=_lateral_ventricles(csf, xyz),
-        hippocampus=_hippocampi(gm, xyz),
+        ventricles=_lateral_ventricles(csf, affine),
+        hippocampus=_hippocampi(gm, affine),
         affine=affine,
     )

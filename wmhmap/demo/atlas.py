@@ -60,7 +60,7 @@ def region_seeds() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
 def parcellate_white_matter(template: Template) -> npt.NDArray[np.uint8]:
     """Voronoi parcellation of the template white matter into the 34 regions."""
     wm = template.wm >= WM_THRESHOLD
-    xyz = template.world_coordinates()[:, wm].T
+    xyz = template.coordinates_of(wm).T
     seeds, ids = region_seeds()
     _, nearest = cKDTree(seeds).query(xyz)
     labels = np.zeros(template.shape, dtype=np.uint8)

@@ -131,7 +131,7 @@ class AnatomyModel:
     rotation_deg: float = 8.0
     translation_mm: float = 8.0
     head_size_sd: float = 0.04
-    deformation_mm: float = 1.5
+    deformation_mm: float = 1.0
     """RMS of the smooth nonlinear displacement."""
     deformation_spacing_mm: float = 20.0
     motion_rotation_deg: float = 4.0
@@ -207,6 +207,16 @@ class CoarseField:
         idx = (points - self.origin.reshape(3, *[1] * (points.ndim - 1))) / self.spacing
         return np.stack([ndi.map_coordinates(c, idx, order=3, mode="nearest") for c in self.values])
 
+    def on_grid(self, affine: FloatArray, shape: tuple[int, int, int], step: int = 4) -> FloatArray:
+        """Evaluate on every voxel of a grid: exactly on every ``step``-th voxel, then
+        linearly in between (the field varies over centimetres, voxels are mm)."""
+        coarse_shape = tuple(int(np.ceil((s - 1) / step)) + 1 for s in shape)
+        coarse_affine = affine.copy()
+        coarse_affine[:3, :3] = affine[:3, :3] * step
+        coarse = self(_world_points(coarse_affine, (coarse_shape[0], coarse_shape[1], coarse_shape[2])))
+        idx = np.indices(shape, dtype=np.float32) / step
+        return np.stack([ndi.map_coordinates(c, idx, order=1, mode="nearest") for c in coarse])
+
 
 @dataclass(frozen=True)
 class _Sites:
@@ -222,20 +232,24 @@ class _Sites:
 def _lesion_sites(template: Template, labels_key: bytes) -> _Sites:
     labels = np.frombuffer(labels_key, dtype=np.uint8).reshape(template.shape)
     dist = ndi.distance_transform_edt(~template.ventricles)
-    deep = (template.wm > 0.85) & (labels > 0) & (dist > 6)
-    pv = (template.wm > 0.5) & (labels > 0) & (dist >= 1) & (dist <= 5)
-    wm_centres, periventricular = {}, {}
-    for rid in range(1, int(labels.max()) + 1):
-        in_region = labels == rid
-        wm_centres[rid] = np.flatnonzero(deep & in_region)
-        if wm_centres[rid].size == 0:
-            wm_centres[rid] = np.flatnonzero((template.wm > 0.6) & in_region)
-        periventricular[rid] = np.flatnonzero(pv & in_region)
-    xyz = template.world_coordinates()
+    in_regions = labels > 0
+
+    def by_region(mask: npt.NDArray[np.bool_]) -> dict[int, npt.NDArray[np.intp]]:
+        flat = np.flatnonzero(mask & in_regions)
+        owner = labels.ravel()[flat]
+        order = np.argsort(owner, kind="stable")
+        ids, starts = np.unique(owner[order], return_index=True)
+        groups = np.split(flat[order], starts[1:])
+        return {int(i): g for i, g in zip(ids, groups, strict=True)}
+
+    deep = by_region((template.wm > 0.85) & (dist > 6))
+    fallback = by_region(template.wm > 0.6)
+    wm_centres = {rid: deep.get(rid, fallback.get(rid, np.empty(0, np.intp))) for rid in range(1, int(labels.max()) + 1)}
+    periventricular = by_region((template.wm > 0.5) & (dist >= 1) & (dist <= 5))
     centres, sigmas = [], []
     for side in (-1, 1):
-        m = template.ventricles & (np.sign(xyz[0]) == side)
-        pts = xyz[:, m]
+        pts = template.coordinates_of(template.ventricles)
+        pts = pts[:, np.sign(pts[0]) == side]
         centres.append(pts.mean(axis=1))
         sigmas.append(pts.std(axis=1) * 1.5)
     return _Sites(wm_centres, periventricular, np.array(centres), np.array(sigmas))
@@ -351,12 +365,17 @@ class BackwardMap:
     hippocampus_sigma: FloatArray
     hippocampal_shrinkage: float
 
-    def __call__(self, points: FloatArray, session: FloatArray | None = None) -> FloatArray:
-        """``points`` (3, ...) in a session's world; ``session`` maps T1 world to it."""
-        flat = points.reshape(3, -1)
+    def on_grid(
+        self, affine: FloatArray, shape: tuple[int, int, int], session: FloatArray | None = None
+    ) -> FloatArray:
+        """Template-world points (3, *shape) of every voxel of a grid in a session's world.
+
+        ``session`` maps T1w-session world points to this session's (head motion).
+        """
         to_head = np.linalg.inv(self.pose if session is None else session @ self.pose)
-        p = to_head[:3, :3] @ flat + to_head[:3, 3:4]
-        p = p + self.displacement(p)
+        head_affine = to_head @ affine
+        p = _world_points(head_affine, shape).reshape(3, -1)
+        p = p + self.displacement.on_grid(head_affine, shape).reshape(3, -1)
         # Atrophy: pulling sample points towards the ventricle centres widens the
         # ventricles; pushing them away from the hippocampal centres shrinks the
         # hippocampi. Both maps stay invertible for amounts below 1.
@@ -368,7 +387,7 @@ class BackwardMap:
             d = p - c[:, None]
             w = np.exp(-0.5 * ((d / s[:, None]) ** 2).sum(0))
             p = p + self.hippocampal_shrinkage * d * w
-        return p.reshape(points.shape)
+        return p.reshape(3, *shape)
 
 
 def _grid_covering(
@@ -438,13 +457,13 @@ def simulate_subject(
     scale = float(np.clip(rng.normal(1.0, am.head_size_sd), 0.85, 1.15))
     pose[:3, :3] = pose[:3, :3] * scale
     motion = _rigid(rng, am.motion_rotation_deg, am.motion_translation_mm)
-    brain_xyz = template.world_coordinates()[:, template.brain]
+    brain_xyz = template.coordinates_of(template.brain)
     lo, hi = brain_xyz.min(axis=1), brain_xyz.max(axis=1)
     displacement = CoarseField.random(
         rng, lo - 20, hi + 20, am.deformation_spacing_mm, 3, am.deformation_mm
     )
     sites = _lesion_sites(template, labels.tobytes())
-    hippo_xyz = template.world_coordinates()[:, template.hippocampus]
+    hippo_xyz = template.coordinates_of(template.hippocampus)
     hippo_centres = np.array(
         [hippo_xyz[:, hippo_xyz[0] < 0].mean(1), hippo_xyz[:, hippo_xyz[0] > 0].mean(1)]
     )
@@ -479,8 +498,7 @@ def simulate_subject(
             head_corners if session is None else nib.affines.apply_affine(session, head_corners)
         )
         affine, shape = _grid_covering(corners_world, voxel, margin_mm=12.0)
-        world = _world_points(affine, shape)
-        src = backward(world, session)
+        src = backward.on_grid(affine, shape, session)
         sampled = {
             k: np.clip(_sample(_antialias(v, voxel), template, src, 1), 0, 1)
             for k, v in maps.items()
@@ -490,16 +508,15 @@ def simulate_subject(
     def contrast(
         fr: dict[str, npt.NDArray[np.float32]],
         c: tuple[float, float, float, float],
-        world: FloatArray,
+        affine: FloatArray,
         shape: tuple[int, int, int],
     ) -> npt.NDArray[np.float32]:
         signal = c[0] * fr["csf"] + c[1] * fr["gm"] + c[2] * fr["wm"] + c[3] * fr["lesion"]
         texture = ndi.gaussian_filter(rng.normal(size=shape), 1.0)
         texture *= 0.02 / max(float(texture.std()), 1e-9)
-        bias_field = CoarseField.random(
-            rng, world.reshape(3, -1).min(1), world.reshape(3, -1).max(1), 60.0, 1, profile.bias
-        )
-        bias = np.exp(bias_field(world)[0])
+        ends = nib.affines.apply_affine(affine, np.array([[0, 0, 0], [n - 1 for n in shape]]))
+        bias_field = CoarseField.random(rng, ends.min(0), ends.max(0), 60.0, 1, profile.bias)
+        bias = np.exp(bias_field.on_grid(affine, shape, step=6)[0])
         noisy = _rician(
             (signal * (1 + texture) * bias * profile.gain).astype(np.float32),
             profile.noise * c[2] * profile.gain,
@@ -508,9 +525,9 @@ def simulate_subject(
         return np.clip(np.rint(noisy), 0, 32767).astype(np.float32)
 
     t1_aff, t1_shape, t1_fr, _ = scan(profile.t1_voxel_mm, None)
-    t1_data = contrast(t1_fr, profile.t1_contrast, _world_points(t1_aff, t1_shape), t1_shape)
+    t1_data = contrast(t1_fr, profile.t1_contrast, t1_aff, t1_shape)
     fl_aff, fl_shape, fl_fr, fl_src = scan(profile.flair_voxel_mm, motion)
-    fl_data = contrast(fl_fr, profile.flair_contrast, _world_points(fl_aff, fl_shape), fl_shape)
+    fl_data = contrast(fl_fr, profile.flair_contrast, fl_aff, fl_shape)
 
     lesion_mask = (fl_fr["lesion"] >= 0.5).astype(np.uint8)
     region_map = _sample(labels, template, fl_src, 0).astype(np.uint8)

@@ -222,4 +222,218 @@ def final_targets():
         *preprocessed_images(),
         *[bids(subject=s, desc="atlas", suffix="dseg") for s in SUBJECTS],
         f"{RESULTS}/group/registration_qc.tsv",
+        *segmentation_outputs(),
+        *exported_models(),
     ]
+
+
+# ---------------------------------------------------------------- nnU-Net
+
+NNUNET_ROOT = f"{RESULTS}/nnunet"
+MODELS = ("lesion", "region")
+DATASET_NAMES = {"lesion": "WMHLesion", "region": "WMHRegions"}
+
+
+wildcard_constraints:
+    model="lesion|region",
+    fold="[0-9]+",
+
+
+def nnunet_dataset(model):
+    from wmhmap.nnunet.env import dataset_name
+
+    return dataset_name(config["models"][model]["dataset_id"], DATASET_NAMES[model])
+
+
+def pretrained_model_folder(model):
+    """Model folder a configured zip installs (read from the zip at parse time)."""
+    from wmhmap.nnunet.sharing import model_folders_in_zip
+
+    import zipfile
+
+    zip_path = Path(config["models"][model]["pretrained"])
+    try:
+        folders = model_folders_in_zip(zip_path)
+    except (OSError, InputError, zipfile.BadZipFile) as err:
+        raise WorkflowError(f"models.{model}.pretrained: {err}") from None
+    if len(folders) != 1:
+        raise WorkflowError(
+            f"models.{model}.pretrained ({zip_path}) holds {len(folders)} models; "
+            "export one model (one configuration) per zip"
+        )
+    return f"{NNUNET_ROOT}/models/{folders[0]}"
+
+
+def is_pretrained(model):
+    return bool(config["models"][model]["pretrained"])
+
+
+def trained_model_folder(model):
+    if is_pretrained(model):
+        return pretrained_model_folder(model)
+    n = config["nnunet"]
+    return (
+        f"{NNUNET_ROOT}/models/{nnunet_dataset(model)}/"
+        f"{n['trainer']}__{n['plans']}__{n['configuration']}"
+    )
+
+
+def fold_ids(model):
+    if is_pretrained(model):
+        import zipfile
+
+        with zipfile.ZipFile(config["models"][model]["pretrained"]) as zf:
+            return sorted(
+                {
+                    int(part.removeprefix("fold_"))
+                    for name in zf.namelist()
+                    for part in Path(name).parts
+                    if part.startswith("fold_") and part.removeprefix("fold_").isdigit()
+                }
+            )
+    return list(range(config["nnunet"]["folds"]))
+
+
+def training_subjects(model):
+    subjects = [s for s in SUBJECTS if SAMPLES.loc[s, "split"] == "train"]
+    if model == "lesion":
+        subjects = [s for s in subjects if SAMPLES.loc[s, "lesion_mask"]]
+    return subjects
+
+
+def reference_mask(subject):
+    return bids(subject=subject, label="WMH", desc="reference", suffix="mask")
+
+
+def training_inputs(wildcards):
+    model = model_of_dataset(wildcards)
+    subjects = training_subjects(model)
+    if len(subjects) < config["nnunet"]["folds"]:
+        raise WorkflowError(
+            f"the {model} model needs at least nnunet.folds = "
+            f"{config['nnunet']['folds']} training subjects (split=train"
+            f"{' with a lesion_mask' if model == 'lesion' else ''}); found "
+            f"{len(subjects)}. Mark more subjects as train, lower nnunet.folds, or give a "
+            f"pretrained model in models.{model}.pretrained"
+        )
+    images = [
+        bids(subject=s, desc="preproc", suffix=m)
+        for s in subjects
+        for m in subject_modalities(s)
+    ]
+    if model == "lesion":
+        labels = [reference_mask(s) for s in subjects]
+    else:
+        labels = [bids(subject=s, desc="atlas", suffix="dseg") for s in subjects]
+    return {"images": images, "labels": labels}
+
+
+def training_subject_table(wildcards):
+    """subject -> {modality: image}, label; the script's view of training_inputs."""
+    model = model_of_dataset(wildcards)
+    table = {}
+    for s in training_subjects(model):
+        label = (
+            reference_mask(s)
+            if model == "lesion"
+            else bids(subject=s, desc="atlas", suffix="dseg")
+        )
+        table[s] = {
+            "images": {
+                m: bids(subject=s, desc="preproc", suffix=m) for m in subject_modalities(s)
+            },
+            "label": label,
+        }
+    return table
+
+
+def subject_images(wildcards):
+    s = wildcards.subject
+    return {m: bids(subject=s, desc="preproc", suffix=m) for m in subject_modalities(s)}
+
+
+def gpu_resource():
+    return 1 if config["nnunet"]["device"] == "cuda" else 0
+
+
+def segmentation_outputs():
+    files = []
+    for s in SUBJECTS:
+        files.append(bids(subject=s, desc="wmh", suffix="mask"))
+        files.append(bids(subject=s, desc="regions", suffix="dseg"))
+    return files
+
+
+def exported_models():
+    return [
+        f"{NNUNET_ROOT}/export/{nnunet_dataset(m)}.zip" for m in MODELS if not is_pretrained(m)
+    ]
+
+
+TRAINED_FOLDER = (
+    f"{config['nnunet']['trainer']}__{config['nnunet']['plans']}__"
+    f"{config['nnunet']['configuration']}"
+)
+
+
+wildcard_constraints:
+    dataset="Dataset[0-9]{3}_[A-Za-z0-9]+",
+
+
+def model_of_dataset(wildcards):
+    for m in MODELS:
+        if nnunet_dataset(m) == wildcards.dataset:
+            return m
+    raise WorkflowError(f"{wildcards.dataset} is neither the lesion nor the region dataset")
+
+
+def input_mode_of_dataset(wildcards):
+    return config["models"][model_of_dataset(wildcards)]["input_mode"]
+
+
+def expert_mask(wildcards):
+    path = SAMPLES.loc[wildcards.subject, "lesion_mask"]
+    if not path:
+        raise WorkflowError(f"subject {wildcards.subject} has no lesion_mask in the sample sheet")
+    return path
+
+
+def analysis_grid_image(wildcards):
+    return n4_image(wildcards.subject, reference_modality(wildcards.subject))
+
+
+def pretrained_zip(wildcards):
+    return config["models"][wildcards.model]["pretrained"]
+
+
+def pretrained_sha256(wildcards):
+    return config["models"][wildcards.model]["sha256"]
+
+
+def trained_checkpoints(wildcards):
+    folder = f"{NNUNET_ROOT}/models/{wildcards.dataset}/{TRAINED_FOLDER}"
+    return [f"{folder}/fold_{k}/checkpoint_final.pth" for k in range(config["nnunet"]["folds"])]
+
+
+def model_files(model):
+    """What a segmentation job needs of a model: its installed checksum or its folds."""
+    if is_pretrained(model):
+        return [f"{NNUNET_ROOT}/installed/{model}.sha256"]
+    folder = trained_model_folder(model)
+    return [f"{folder}/fold_{k}/checkpoint_final.pth" for k in fold_ids(model)]
+
+
+def _segmentation_inputs(model, wildcards):
+    s = wildcards.subject
+    return {
+        "images": [bids(subject=s, desc="preproc", suffix=m) for m in subject_modalities(s)],
+        "model": model_files(model),
+    }
+
+
+def lesion_segmentation_inputs(wildcards):
+    return _segmentation_inputs("lesion", wildcards)
+
+
+def region_segmentation_inputs(wildcards):
+    return _segmentation_inputs("region", wildcards)

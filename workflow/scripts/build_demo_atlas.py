@@ -1,9 +1,7 @@
 import sys
 
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")
-from wmhmap.logs import rule_script
 
-with rule_script(snakemake.log[0], snakemake.threads) as log:
+def main(log):
     import numpy as np
 
     from wmhmap.demo.anatomy import load_template
@@ -20,4 +18,14 @@ with rule_script(snakemake.log[0], snakemake.threads) as log:
     save_image(template.image(classes == 3, np.uint8), out.white_matter)
     save_image(template.image(template.hippocampus, np.uint8), out.hippocampus)
     save_image(template.image(classes, np.uint8), out.tissue)
-    log.info("demo atlas: %d region voxels in %d regions", (labels > 0).sum(), len(np.unique(labels)) - 1)
+    log.info(
+        "demo atlas: %d region voxels in %d regions", (labels > 0).sum(), len(np.unique(labels)) - 1
+    )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

@@ -1,9 +1,7 @@
 import sys
 
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")
-from wmhmap.logs import rule_script
 
-with rule_script(snakemake.log[0], snakemake.threads) as log:
+def main(log):
     import numpy as np
 
     from wmhmap.atlas import build_atlas_labels
@@ -21,4 +19,16 @@ with rule_script(snakemake.log[0], snakemake.threads) as log:
     save_image(merged, o.labels)
     save_image(like(mask, t1, np.uint8), o.brain_mask)
     save_image(like(tissue == 3, t1, np.uint8), o.white_matter)
-    log.info("merged %d JHU labels into %d regions", len(np.unique(labels.dataobj)), len(np.unique(merged.dataobj)) - 1)
+    log.info(
+        "merged %d JHU labels into %d regions",
+        len(np.unique(labels.dataobj)),
+        len(np.unique(merged.dataobj)) - 1,
+    )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

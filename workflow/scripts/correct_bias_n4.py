@@ -1,9 +1,7 @@
 import sys
 
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")
-from wmhmap.logs import rule_script
 
-with rule_script(snakemake.log[0], snakemake.threads) as log:
+def main(log):
     from wmhmap.geometry import orientation_code, reorient_to_ras
     from wmhmap.imageio import load_image, save_image
     from wmhmap.preprocess import N4Settings, correct_bias_n4
@@ -19,3 +17,11 @@ with rule_script(snakemake.log[0], snakemake.threads) as log:
     )
     corrected, _ = correct_bias_n4(reorient_to_ras(raw), settings=settings)
     save_image(corrected, snakemake.output.image)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

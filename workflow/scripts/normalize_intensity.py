@@ -1,9 +1,7 @@
 import sys
 
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")
-from wmhmap.logs import rule_script
 
-with rule_script(snakemake.log[0], snakemake.threads):
+def main(log):
     import nibabel as nib
     import numpy as np
 
@@ -13,8 +11,18 @@ with rule_script(snakemake.log[0], snakemake.threads):
     image = nib.load(snakemake.input.image)
     reference = nib.load(snakemake.input.reference)
     if "xfm" in snakemake.input.keys():
-        image = apply_linear(image, reference, [LinearTransform.read(snakemake.input.xfm)], interpolation="linear")
+        image = apply_linear(
+            image, reference, [LinearTransform.read(snakemake.input.xfm)], interpolation="linear"
+        )
     brain = nib.load(snakemake.input.brain)
     mask = dilate_mask(np.asarray(brain.dataobj) > 0, brain, snakemake.params.dilation_mm)
     low, high = snakemake.params.percentiles
     save_image(normalize_percentiles(image, mask, low, high), snakemake.output[0])
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

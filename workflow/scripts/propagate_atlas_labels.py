@@ -1,9 +1,7 @@
 import sys
 
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")
-from wmhmap.logs import rule_script
 
-with rule_script(snakemake.log[0], snakemake.threads) as log:
+def main(log):
     import nibabel as nib
     import numpy as np
     import pandas as pd
@@ -51,15 +49,39 @@ with rule_script(snakemake.log[0], snakemake.threads) as log:
         "correlation": round(q["correlation"], 4),
         "mattes_mi": round(q["mattes_mi"], 4),
         "atlas_scale": round(q["atlas_scale"], 4),
-        "brain_ml": round(float((np.asarray(result.brain_mask.dataobj) > 0).sum()) * voxel_volume_mm3(reference) / 1000, 2),
-        "regions_found": int(len(np.setdiff1d(np.unique(result.labels.dataobj), [0]))),
+        "brain_ml": round(
+            float((np.asarray(result.brain_mask.dataobj) > 0).sum())
+            * voxel_volume_mm3(reference)
+            / 1000,
+            2,
+        ),
+        "regions_found": len(np.setdiff1d(np.unique(result.labels.dataobj), [0])),
         "flagged": bool(q["correlation"] < cfg["min_correlation"]),
     }
     with atomic_open(o.qc) as fh:
         pd.DataFrame([row]).to_csv(fh, sep="\t", index=False)
     if row["flagged"]:
-        log.warning("atlas fit of %s correlates %.2f < %.2f: inspect %s", subject, row["correlation"], cfg["min_correlation"], o.figure)
-    fig = label_overlay_figure(reference, result.labels, result.brain_mask, title=f"sub-{subject}: atlas regions (corr {row['correlation']:.2f})")
+        log.warning(
+            "atlas fit of %s correlates %.2f < %.2f: inspect %s",
+            subject,
+            row["correlation"],
+            cfg["min_correlation"],
+            o.figure,
+        )
+    fig = label_overlay_figure(
+        reference,
+        result.labels,
+        result.brain_mask,
+        title=f"sub-{subject}: atlas regions (corr {row['correlation']:.2f})",
+    )
     with atomic_path(o.figure) as tmp:
         fig.savefig(tmp, dpi=90)
     log.info("%s: %s", subject, row)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

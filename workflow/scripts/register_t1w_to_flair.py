@@ -1,9 +1,7 @@
 import sys
 
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")
-from wmhmap.logs import rule_script
 
-with rule_script(snakemake.log[0], snakemake.threads) as log:
+def main(log):
     import nibabel as nib
 
     from wmhmap.imageio import atomic_path
@@ -17,8 +15,23 @@ with rule_script(snakemake.log[0], snakemake.threads) as log:
         sampling_rate=p["sampling_rate"],
     )
     rigid = register_linear(
-        nib.load(snakemake.input.flair), nib.load(snakemake.input.t1w), kind="Rigid", settings=settings
+        nib.load(snakemake.input.flair),
+        nib.load(snakemake.input.t1w),
+        kind="Rigid",
+        settings=settings,
     )
-    log.info("T1w -> FLAIR: rotation %.2f deg, translation %s mm", rigid.rotation_deg(), rigid.matrix_ras[:3, 3].round(2))
+    log.info(
+        "T1w -> FLAIR: rotation %.2f deg, translation %s mm",
+        rigid.rotation_deg(),
+        rigid.matrix_ras[:3, 3].round(2),
+    )
     with atomic_path(snakemake.output.xfm) as tmp:
         rigid.write(tmp)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

@@ -1,9 +1,7 @@
 import sys
 
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")
-from wmhmap.logs import rule_script
 
-with rule_script(snakemake.log[0], snakemake.threads) as log:
+def main(log):
     import json
 
     import nibabel as nib
@@ -16,7 +14,9 @@ with rule_script(snakemake.log[0], snakemake.threads) as log:
 
     row = snakemake.params.subject
     profile, lesion_model, anatomy_model = models_from_config(snakemake.params.demo, row["site"])
-    spec = SubjectSpec(row["subject"], row["diagnosis"], row["site"], float(row["age"]), int(row["seed"]))
+    spec = SubjectSpec(
+        row["subject"], row["diagnosis"], row["site"], float(row["age"]), int(row["seed"])
+    )
     labels = np.asarray(nib.load(snakemake.input.labels).dataobj, dtype=np.uint8)
     subject = simulate_subject(load_template(), labels, spec, profile, lesion_model, anatomy_model)
     out = snakemake.output
@@ -27,3 +27,11 @@ with rule_script(snakemake.log[0], snakemake.threads) as log:
     with atomic_open(out.truth) as fh:
         json.dump(subject.truth, fh, indent=2, sort_keys=True)
     log.info("%s: %.2f mL of WMH", spec.subject, subject.truth["wmh_ml"])
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

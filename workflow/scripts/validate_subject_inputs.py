@@ -1,9 +1,7 @@
 import sys
 
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")
-from wmhmap.logs import rule_script
 
-with rule_script(snakemake.log[0], snakemake.threads) as log:
+def main(log):
     import json
 
     from wmhmap.imageio import atomic_open
@@ -13,3 +11,11 @@ with rule_script(snakemake.log[0], snakemake.threads) as log:
     with atomic_open(snakemake.output[0]) as fh:
         json.dump(report, fh, indent=2, sort_keys=True)
     log.info("inputs of subject %s are valid", report["subject"])
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

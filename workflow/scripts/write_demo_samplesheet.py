@@ -1,9 +1,7 @@
 import sys
 
-sys.path.insert(0, f"{snakemake.scriptdir}/../..")
-from wmhmap.logs import rule_script
 
-with rule_script(snakemake.log[0], snakemake.threads):
+def main(log):
     import json
 
     from wmhmap.demo.cohort import samplesheet_with_references
@@ -13,3 +11,11 @@ with rule_script(snakemake.log[0], snakemake.threads):
     sheet = samplesheet_with_references(snakemake.params.samples, truths, snakemake.params.seed)
     with atomic_open(snakemake.output[0]) as fh:
         sheet.to_csv(fh, sep="\t", index=False)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

@@ -1,0 +1,74 @@
+"""Shared fixtures: small in-memory images and one simulated demo subject."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def make_image(data, zooms=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0), dtype=np.float32):
+    affine = np.diag([*zooms, 1.0])
+    affine[:3, 3] = origin
+    img = nib.Nifti1Image(np.asarray(data).astype(dtype), affine)
+    img.header.set_xyzt_units("mm", "sec")
+    return img
+
+
+@pytest.fixture(scope="session")
+def template():
+    from wmhmap.demo.anatomy import load_template
+
+    return load_template()
+
+
+@pytest.fixture(scope="session")
+def demo_labels(template):
+    from wmhmap.demo.atlas import parcellate_white_matter
+
+    return parcellate_white_matter(template)
+
+
+@pytest.fixture(scope="session")
+def demo_atlas(template, demo_labels):
+    from wmhmap.atlas import Atlas
+    from wmhmap.demo.atlas import tissue_classes
+
+    return Atlas(
+        t1=template.image(template.t1),
+        labels=template.image(demo_labels, np.uint8),
+        brain_mask=template.image(template.brain, np.uint8),
+        white_matter=template.image(tissue_classes(template) == 3, np.uint8),
+    )
+
+
+def simulate(template, labels, index: int, t1_mm=2.0, flair_mm=(2.0, 2.0, 4.0), seed=7):
+    from wmhmap.demo.cohort import CohortDesign, demo_cohort
+    from wmhmap.demo.simulate import SubjectSpec, scanner_profiles, simulate_subject
+
+    row = demo_cohort(CohortDesign(n_subjects=6, n_train=3, seed=seed)).iloc[index]
+    profiles = scanner_profiles((t1_mm, t1_mm, t1_mm), flair_mm, 3)
+    spec = SubjectSpec(row.subject, row.diagnosis, row.site, float(row.age), int(row.seed))
+    return simulate_subject(template, labels, spec, profiles[row.site])
+
+
+@pytest.fixture(scope="session")
+def simulated_subject(template, demo_labels):
+    """An AD subject of site B (LPS headers), T1w 2 mm, FLAIR 2 x 2 x 4 mm."""
+    return simulate(template, demo_labels, 5)
+
+
+def shared_dir(variable: str, default: Path) -> Path:
+    value = os.environ.get(variable)
+    if not value:
+        pytest.skip(f"{variable} is not set (opt-in test on real data in ../shared/data)")
+    path = Path(value)
+    if not path.is_dir():
+        pytest.skip(f"{variable}={value} is not a folder")
+    return path

@@ -1,0 +1,58 @@
+import nibabel as nib
+import numpy as np
+import pytest
+
+from conftest import REPO, SHARED_DATA, shared_dir, simulate
+from wmhmap.atlas import build_atlas_labels, propagate_atlas
+from wmhmap.geometry import reorient_to_ras
+from wmhmap.metrics import region_dice
+from wmhmap.preprocess import correct_bias_n4, register_linear
+from wmhmap.regions import load_region_table
+
+
+def propagate_demo_subject(demo_atlas, subject):
+    t1 = reorient_to_ras(subject.t1)
+    flair = reorient_to_ras(subject.flair)
+    t1_n4, _ = correct_bias_n4(t1)
+    flair_n4, _ = correct_bias_n4(flair)
+    rigid = register_linear(flair_n4, t1_n4, kind="Rigid")
+    return propagate_atlas(demo_atlas, t1_n4, flair_n4, rigid)
+
+
+def test_atlas_propagation_reaches_region_dice_of_080(demo_atlas, template, demo_labels, simulated_subject):
+    table = load_region_table()
+    dice = []
+    for subject in (simulated_subject, simulate(template, demo_labels, 0)):
+        result = propagate_demo_subject(demo_atlas, subject)
+        truth = np.asarray(reorient_to_ras(subject.regions).dataobj)
+        scores = region_dice(np.asarray(result.labels.dataobj), truth, table)
+        assert scores.dice.notna().all()
+        dice.append(scores.dice.mean())
+        assert result.quality["correlation"] > 0.7
+    assert np.mean(dice) >= 0.80, dice
+
+
+def test_demo_atlas_has_34_regions_in_white_matter(template, demo_labels):
+    present = set(np.unique(demo_labels).tolist())
+    assert present == set(range(0, 35))
+    assert np.all(template.wm[demo_labels > 0] >= 0.5)
+    # left regions on the left (x < 0), right on the right
+    xyz = template.world_coordinates()
+    assert np.mean(xyz[0][(demo_labels >= 1) & (demo_labels <= 17)] < 0) > 0.97
+    assert np.mean(xyz[0][demo_labels >= 18] > 0) > 0.97
+
+
+@pytest.mark.realdata
+def test_build_atlas_on_real_jhu_gives_exactly_the_merge_table(tmp_path):
+    from wmhmap.cli import main
+
+    jhu = shared_dir("WMHMAP_JHU_ATLAS_DIR", SHARED_DATA / "jhu_eve_atlas")
+    out = tmp_path / "regions.nii.gz"
+    assert main(["build-atlas", "--labels", str(jhu / "JHU_MNI_SS_WMPM_Type-II.nii.gz"), "--output", str(out)]) == 0
+    table = load_region_table()
+    merged = np.asarray(nib.load(out).dataobj)
+    original = np.asarray(nib.load(jhu / "JHU_MNI_SS_WMPM_Type-II.nii.gz").dataobj).astype(int)
+    assert sorted(np.unique(merged).tolist()) == list(range(0, 35))
+    for region in table:
+        np.testing.assert_array_equal(merged == region.region_id, np.isin(original, region.jhu_labels))
+    assert not merged[~np.isin(original, [l for r in table for l in r.jhu_labels])].any()

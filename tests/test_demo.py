@@ -1,0 +1,66 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import simulate
+from wmhmap.demo.cohort import CohortDesign, demo_cohort, samplesheet_with_references
+from wmhmap.geometry import orientation_code, reorient_to_ras, voxel_sizes
+
+
+def test_cohort_is_deterministic_balanced_and_stratified():
+    design = CohortDesign(n_subjects=36, n_train=12, n_sites=3, seed=42)
+    a, b = demo_cohort(design), demo_cohort(design)
+    pd.testing.assert_frame_equal(a, b)
+    assert a.diagnosis.value_counts().to_dict() == {"CN": 12, "MCI": 12, "AD": 12}
+    train = a[a.split == "train"]
+    assert len(train) == 12
+    assert train.diagnosis.value_counts().min() == 4  # same share of each diagnosis
+    assert set(train.site) == {"siteA", "siteB", "siteC"}
+    assert a.subject.str.fullmatch("[A-Za-z0-9]+").all()
+    assert not demo_cohort(CohortDesign(seed=43)).age.equals(a.age)
+
+
+def test_simulation_is_deterministic(template, demo_labels, simulated_subject):
+    again = simulate(template, demo_labels, 5)
+    np.testing.assert_array_equal(np.asarray(again.flair.dataobj), np.asarray(simulated_subject.flair.dataobj))
+    assert again.truth == simulated_subject.truth
+
+
+def test_simulated_headers_look_like_real_data(simulated_subject):
+    s = simulated_subject
+    assert orientation_code(s.flair) == "LPS" and orientation_code(s.t1) == "LPS"  # site B stores LPS
+    assert s.t1.shape != s.flair.shape
+    assert voxel_sizes(s.flair)[2] > 1.5 * voxel_sizes(s.flair)[0]  # thick FLAIR slices
+    assert not np.allclose(s.t1.affine, s.flair.affine)
+    assert s.t1.get_data_dtype() == np.int16
+    assert np.asarray(s.lesion_mask.dataobj).shape == s.flair.shape
+
+
+def test_lesions_are_bright_on_flair_dark_on_t1_and_in_white_matter(simulated_subject):
+    s = simulated_subject
+    flair = np.asarray(reorient_to_ras(s.flair).dataobj, dtype=float)
+    lesion = np.asarray(reorient_to_ras(s.lesion_mask).dataobj) > 0
+    regions = np.asarray(reorient_to_ras(s.regions).dataobj)
+    assert lesion.sum() > 50
+    wm = (regions > 0) & ~lesion
+    assert np.median(flair[lesion]) > 1.4 * np.median(flair[wm])
+    assert np.mean(regions[lesion] > 0) > 0.8  # lesions sit in the white-matter regions
+    assert s.truth["wmh_ml"] == pytest.approx(lesion.sum() * np.prod(voxel_sizes(s.flair)) / 1000)
+
+
+def test_ad_has_more_atrophy_and_signal_region_load_than_cn(template, demo_labels, simulated_subject):
+    cn = simulate(template, demo_labels, 3)  # a CN subject of site B
+    ad = simulated_subject
+    assert cn.truth["diagnosis"] == "CN" and ad.truth["diagnosis"] == "AD"
+    assert ad.truth["ventricle_expansion"] > cn.truth["ventricle_expansion"]
+    assert ad.truth["hippocampal_shrinkage"] > cn.truth["hippocampal_shrinkage"]
+    assert ad.truth["signal_share"] > cn.truth["signal_share"]
+
+
+def test_reference_volumes_are_noisy_but_close(simulated_subject):
+    rows = pd.DataFrame([{"subject": f"s{i}", "flair": "", "t1": "", "diagnosis": "AD", "site": "x", "age": 70, "sex": "F", "lesion_mask": "", "split": "test"} for i in range(200)])
+    truths = [{"subject": f"s{i}", "wmh_ml": 10.0} for i in range(200)]
+    sheet = samplesheet_with_references(rows, truths, seed=1)
+    ref = sheet.reference_wmh_ml.to_numpy()
+    assert abs(ref.mean() - 10.0) < 0.5 and 0.8 < ref.std() < 2.0
+    np.testing.assert_array_equal(ref, samplesheet_with_references(rows, truths, seed=1).reference_wmh_ml)

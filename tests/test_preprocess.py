@@ -1,0 +1,128 @@
+import nibabel as nib
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+from scipy.spatial.transform import Rotation
+
+from conftest import make_image
+from wmhmap.geometry import reorient_to_ras
+from wmhmap.imageio import like
+from wmhmap.preprocess import (
+    LinearTransform,
+    apply_linear,
+    correct_bias_n4,
+    normalize_percentiles,
+    register_linear,
+    rough_brain_mask,
+    transform_error_mm,
+    white_matter_cv,
+)
+
+
+def rigid_matrix(angles_deg, shift_mm):
+    m = np.eye(4)
+    m[:3, :3] = Rotation.from_euler("xyz", angles_deg, degrees=True).as_matrix()
+    m[:3, 3] = shift_mm
+    return m
+
+
+@pytest.fixture(scope="module")
+def template_2mm(template):
+    """Template T1 and WM at 2 mm (fast registrations and N4)."""
+    t1 = ndi.zoom(template.t1, 0.5, order=1)
+    wm = ndi.zoom(template.wm, 0.5, order=1) > 0.9
+    affine = template.affine.copy()
+    affine[:3, :3] *= 2
+    return nib.Nifti1Image(t1.astype(np.float32), affine), wm
+
+
+def test_n4_lowers_white_matter_cv_of_a_known_bias_field(template_2mm):
+    img, wm = template_2mm
+    xyz = np.indices(img.shape).astype(float)
+    bias = np.exp(0.35 * (xyz[0] / img.shape[0] - 0.5) + 0.25 * (xyz[2] / img.shape[2] - 0.5) ** 2 * 4)
+    biased = like(np.asarray(img.dataobj) * bias * 1000, img, np.float32)
+    cv_clean = white_matter_cv(img, wm)
+    cv_biased = white_matter_cv(biased, wm)
+    corrected, field = correct_bias_n4(biased)
+    cv_corrected = white_matter_cv(corrected, wm)
+    assert cv_biased > 2 * cv_clean  # the field really degrades the image
+    assert cv_corrected < 0.6 * cv_biased
+    # N4 recovers the field's shape (up to its arbitrary scale)
+    est = np.asarray(field.dataobj)[wm]
+    assert np.corrcoef(np.log(est), np.log(bias[wm]))[0, 1] > 0.95
+
+
+def test_linear_transform_file_and_ants_round_trip(tmp_path):
+    m = rigid_matrix([4, -7, 10], [3.0, -2.5, 8.0])
+    m[:3, :3] *= 1.1
+    t = LinearTransform(m)
+    t.write(tmp_path / "t.mat")
+    np.testing.assert_allclose(LinearTransform.read(tmp_path / "t.mat").matrix_ras, m, atol=1e-6)
+    assert LinearTransform(rigid_matrix([0, 0, 12], [0, 0, 0])).rotation_deg() == pytest.approx(12)
+
+
+def test_apply_linear_follows_point_mapping_order():
+    data = np.zeros((40, 40, 40), np.float32)
+    data[20, 20, 20] = 1
+    img = make_image(data)
+    shift = LinearTransform(rigid_matrix([0, 0, 0], [5.0, 0, 0]))
+    # the output at x samples the input at x + 5: the dot moves to x = 15
+    out = np.asarray(apply_linear(img, img, [shift], interpolation="nearest").dataobj)
+    assert tuple(np.argwhere(out == 1)[0]) == (15, 20, 20)
+    rot = LinearTransform(rigid_matrix([0, 0, 90], [0, 0, 0]))
+    data2 = np.zeros((41, 41, 41), np.float32)
+    data2[30, 20, 20] = 1  # world (10, 0, 0) around a centred origin
+    centred = make_image(data2, origin=(-20, -20, -20))
+    # chain: x -> shift(rot(x)); the dot at (10, 0, 0) is reached from rot^-1((5, 0, 0)) = (0, -5, 0)
+    out2 = np.asarray(apply_linear(centred, centred, [shift, rot], interpolation="nearest").dataobj)
+    assert tuple(np.argwhere(out2 == 1)[0]) == (20, 15, 20)
+
+
+def test_rigid_registration_recovers_a_known_head_motion(simulated_subject):
+    """T1w -> FLAIR of a simulated subject: different contrasts, grids and LPS headers."""
+    t1 = reorient_to_ras(simulated_subject.t1)
+    flair = reorient_to_ras(simulated_subject.flair)
+    t1_n4, _ = correct_bias_n4(t1)
+    flair_n4, _ = correct_bias_n4(flair)
+    estimate = register_linear(flair_n4, t1_n4, kind="Rigid")
+    motion = np.asarray(simulated_subject.truth["t1_to_flair_world"])
+    truth = np.linalg.inv(motion)  # FLAIR-world points -> T1-world points
+    brain = np.argwhere(np.asarray(reorient_to_ras(simulated_subject.regions).dataobj) > 0)
+    points = nib.affines.apply_affine(flair.affine, brain)
+    assert LinearTransform(motion).rotation_deg() > 1.0  # there is motion to recover
+    assert transform_error_mm(estimate, truth, points) < 1.0
+    assert LinearTransform(estimate.matrix_ras @ motion).rotation_deg() < 1.0
+
+
+def test_normalize_percentiles_maps_brain_range_to_unit_interval():
+    rng = np.random.default_rng(0)
+    data = rng.normal(500, 50, (20, 20, 20)).astype(np.float32)
+    data[0, 0, 0] = 1e6  # one hot voxel must not set the scale
+    mask = np.ones(data.shape, bool)
+    mask[:2] = False
+    out = np.asarray(normalize_percentiles(make_image(data), mask, 0, 98).dataobj)
+    assert out.min() == 0.0
+    assert np.isclose(np.percentile(out[mask], 98), 1.0, atol=1e-3)
+    assert out[0, 0, 0] == 0.0  # outside the mask
+    assert np.all(out[~mask] == 0)
+    assert 0.4 < np.median(out[mask]) < 0.8
+
+
+def test_normalization_keeps_hyperintensities_above_one():
+    data = np.full((20, 20, 20), 100.0, np.float32)
+    data[:, :, :10] = 200.0  # "grey matter" brighter than "white matter"
+    data[5:7, 5:7, 12:14] = 400.0  # a lesion, 0.2 % of the brain
+    out = np.asarray(normalize_percentiles(make_image(data), np.ones(data.shape, bool)).dataobj)
+    assert out[6, 6, 13] > 1.5 * out[0, 0, 0]  # lesion stays brighter than the brightest tissue
+
+
+def test_rough_brain_mask_drops_a_scalp_shell(template_2mm):
+    img, _ = template_2mm
+    data = np.asarray(img.dataobj).copy()
+    brain = data > 0.05
+    dist = ndi.distance_transform_edt(~brain, sampling=2.0)
+    head = data + 1.2 * ((dist > 6) & (dist < 12))  # bright scalp beyond a dark skull gap
+    mask = rough_brain_mask(like(head, img, np.float32))
+    dice = 2 * (mask & brain).sum() / (mask.sum() + brain.sum())
+    assert dice > 0.95
+    assert not mask[(dist > 7) & (dist < 11)].any()

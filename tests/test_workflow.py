@@ -1,0 +1,175 @@
+"""The workflow end to end on the tests config (config/tests.yaml): a real run, then checks.
+
+One session-scoped run of the whole DAG (6 synthetic subjects at 2 mm, nnU-Net with
+2 folds of one short epoch on CPU) feeds every test here; it takes a few minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.workflow
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+TIMEOUT_S = 1800
+
+
+def snakemake(*args: str, timeout: int = TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+    cmd = [SNAKEMAKE, "--cores", "2", "--configfile", "config/tests.yaml", *args]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def extra_config(tmp_path: Path, name: str, content: dict) -> str:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(content))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def results(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("workflow") / "results"
+    done = snakemake("--config", f"results={root}")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return root
+
+
+def subjects(results: Path) -> list[str]:
+    return sorted(p.name.removeprefix("sub-") for p in results.glob("sub-*"))
+
+
+def test_every_subject_is_preprocessed_onto_its_flair_grid(results):
+    assert subjects(results) == [f"demo00{i}" for i in range(1, 7)]
+    for s in subjects(results):
+        anat = results / f"sub-{s}" / "anat"
+        flair = nib.load(anat / f"sub-{s}_desc-preproc_FLAIR.nii.gz")
+        t1 = nib.load(anat / f"sub-{s}_desc-preproc_T1w.nii.gz")
+        assert "".join(nib.aff2axcodes(flair.affine)) == "RAS"
+        assert t1.shape == flair.shape and np.allclose(t1.affine, flair.affine)
+        data = np.asarray(flair.dataobj)
+        assert data.min() == 0.0 and data.max() == 1.0
+        regions = np.asarray(nib.load(anat / f"sub-{s}_desc-atlas_dseg.nii.gz").dataobj)
+        assert regions.shape == flair.shape and set(np.unique(regions)) == set(range(35))
+
+
+def test_registration_qc_table(results):
+    qc = pd.read_csv(results / "group" / "registration_qc.tsv", sep="\t")
+    assert qc.subject.tolist() == subjects(results)
+    assert (qc.correlation > 0.7).all() and not qc.flagged.any()
+    assert (qc.regions_found == 34).all()
+
+
+def test_nnunet_datasets_follow_nnunets_layout(results):
+    raw = results / "nnunet" / "raw" / "Dataset501_WMHLesion"
+    meta = json.loads((raw / "dataset.json").read_text())
+    sheet = pd.read_csv(results / "demo" / "samplesheet.tsv", sep="\t", dtype=str)
+    train = sorted(sheet[sheet.split == "train"].subject)
+    cases = sorted(f"{s}_{m}" for s in train for m in ("FLAIR", "T1w"))
+    assert meta["numTraining"] == len(cases) == 8
+    assert sorted(p.name for p in (raw / "imagesTr").iterdir()) == [f"{c}_0000.nii.gz" for c in cases]
+    assert meta["labels"] == {"background": 0, "WMH": 1}
+    region_meta = json.loads((results / "nnunet/raw/Dataset502_WMHRegions/dataset.json").read_text())
+    assert len(region_meta["labels"]) == 35
+    splits = json.loads((results / "nnunet/preprocessed/Dataset501_WMHLesion/splits_final.json").read_text())
+    assert len(splits) == 2
+    for split in splits:
+        val_subjects = {c.rsplit("_", 1)[0] for c in split["val"]}
+        train_subjects = {c.rsplit("_", 1)[0] for c in split["train"]}
+        assert val_subjects and not val_subjects & train_subjects
+        assert len(split["val"]) == 2 * len(val_subjects)  # FLAIR and T1w cases travel together
+
+
+def test_one_training_job_per_fold_and_model(results):
+    models = results / "nnunet" / "models"
+    for dataset in ("Dataset501_WMHLesion", "Dataset502_WMHRegions"):
+        folder = models / dataset / "nnUNetTrainerShortEpochs__nnUNetPlansCPU__3d_fullres"
+        assert sorted(p.name for p in folder.glob("fold_*")) == ["fold_0", "fold_1"]
+        assert all((folder / f"fold_{k}" / "checkpoint_final.pth").is_file() for k in (0, 1))
+        logs = sorted((results / "logs" / "train_nnunet_fold").glob(f"dataset-{dataset}_fold-*.log"))
+        assert len(logs) == 2
+
+
+def test_segmentations_have_the_right_labels_and_shapes(results):
+    for s in subjects(results):
+        anat = results / f"sub-{s}" / "anat"
+        grid = nib.load(anat / f"sub-{s}_desc-preproc_FLAIR.nii.gz")
+        mask = nib.load(anat / f"sub-{s}_desc-wmh_mask.nii.gz")
+        assert mask.shape == grid.shape and np.allclose(mask.affine, grid.affine)
+        assert set(np.unique(np.asarray(mask.dataobj))) <= {0, 1}
+        modalities = nib.load(anat / f"sub-{s}_label-WMH_desc-modalities_probseg.nii.gz")
+        folds = nib.load(anat / f"sub-{s}_label-WMH_desc-folds_probseg.nii.gz")
+        assert modalities.shape == (*grid.shape, 2) and folds.shape == (*grid.shape, 2)
+        p = np.asarray(modalities.dataobj)
+        assert p.min() >= 0 and p.max() <= 1.0
+        regions = np.asarray(nib.load(anat / f"sub-{s}_desc-regions_dseg.nii.gz").dataobj)
+        assert regions.shape == grid.shape and regions.max() <= 34
+        sidecar = json.loads((anat / f"sub-{s}_desc-wmh_mask.json").read_text())
+        assert sidecar["folds"] == [0, 1] and sidecar["modalities_used"] == ["FLAIR"]
+        assert sidecar["flagged"] is False
+
+
+def test_a_subject_missing_t1w_is_segmented_from_flair_and_flagged(results):
+    from wmhmap.nnunet.env import configure
+
+    configure(results / "nnunet")
+    from wmhmap.nnunet.inference import load_model, segment
+
+    folder = results / "nnunet/models/Dataset501_WMHLesion/nnUNetTrainerShortEpochs__nnUNetPlansCPU__3d_fullres"
+    model = load_model(folder, device="cpu")
+    flair = nib.load(results / "sub-demo001/anat/sub-demo001_desc-preproc_FLAIR.nii.gz")
+    result = segment(model, {"FLAIR": flair}, fusion="mean", per_fold=True, subject="demo001")
+    assert result.used == ["FLAIR"] and result.missing == ["T1w"]
+    assert result.labels.shape == flair.shape and result.per_fold.shape == (2, 2, *flair.shape)
+    t1_only = segment(model, {"T1w": flair}, fusion="flair")
+    assert t1_only.used == ["T1w"] and t1_only.missing == ["FLAIR"]
+
+
+def test_inference_only_from_exported_zips_reproduces_the_masks(results, tmp_path):
+    export = results / "nnunet" / "export"
+    zips = {m: export / f"{d}.zip" for m, d in (("lesion", "Dataset501_WMHLesion"), ("region", "Dataset502_WMHRegions"))}
+    for z in zips.values():
+        assert z.is_file() and (z.parent / f"{z.name}.sha256").is_file()
+    before = {s: np.asarray(nib.load(results / f"sub-{s}/anat/sub-{s}_desc-wmh_mask.nii.gz").dataobj) for s in subjects(results)}
+    cfg = extra_config(tmp_path, "pretrained.yaml", {"models": {m: {"dataset_id": 501 if m == "lesion" else 502, "pretrained": str(z)} for m, z in zips.items()}})
+    args = ("--configfile", "config/tests.yaml", cfg, "--config", f"results={results}")
+    dry = snakemake(*args, "-n", "--forcerun", "segment_wmh", "segment_regions")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    for rule in ("train_nnunet_fold", "plan_nnunet", "write_nnunet_dataset"):
+        assert rule not in dry.stdout
+    assert "install_pretrained_model" in dry.stdout
+    run = snakemake(*args, "--forcerun", "segment_wmh", "segment_regions")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert (results / "nnunet" / "installed" / "lesion.sha256").is_file()
+    for s, mask in before.items():
+        after = np.asarray(nib.load(results / f"sub-{s}/anat/sub-{s}_desc-wmh_mask.nii.gz").dataobj)
+        np.testing.assert_array_equal(after, mask)
+
+
+def test_a_tampered_model_zip_is_refused(results, tmp_path):
+    source = results / "nnunet" / "export" / "Dataset501_WMHLesion.zip"
+    tampered = tmp_path / "lesion.zip"
+    shutil.copyfile(source, tampered)
+    shutil.copyfile(source.with_name(source.name + ".sha256"), tmp_path / "lesion.zip.sha256")
+    with open(tampered, "r+b") as fh:
+        fh.seek(200)
+        byte = fh.read(1)
+        fh.seek(200)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    other = tmp_path / "results"
+    cfg = extra_config(tmp_path, "tampered.yaml", {"results": str(other), "models": {"lesion": {"dataset_id": 501, "pretrained": str(tampered)}}})
+    run = snakemake("--configfile", "config/tests.yaml", cfg, str(other / "nnunet" / "installed" / "lesion.sha256"))
+    assert run.returncode != 0
+    assert "checksum" in run.stdout + run.stderr and "differs from the expected" in run.stdout + run.stderr
+    assert not (other / "nnunet" / "installed" / "lesion.sha256").exists()

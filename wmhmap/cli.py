@@ -1,0 +1,122 @@
+"""The ``wmhmap`` command: the workflow's building blocks for one subject or file.
+
+Subcommands
+-----------
+build-atlas   merge a JHU type II label map into the 34 regions
+validate      check a sample sheet (and optionally every image in it)
+loads         regional lesion loads of one lesion mask + region map
+evaluate      WMH-challenge metrics of one prediction against a reference
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from wmhmap import __version__
+from wmhmap.errors import WmhmapError
+
+
+def _build_atlas(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from wmhmap.atlas import build_atlas_labels
+    from wmhmap.imageio import load_image, save_image
+    from wmhmap.regions import load_region_table
+
+    table = load_region_table(args.table)
+    labels = load_image(args.labels, role="JHU type II labels", dtype=None)
+    merged = build_atlas_labels(labels, table, file=args.labels)
+    save_image(merged, args.output)
+    found = sorted(int(v) for v in np.unique(merged.dataobj) if v)
+    print(f"wrote {args.output}: {len(found)} regions ({found[0]}..{found[-1]})" if found else
+          f"wrote {args.output}: no region labels found")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from wmhmap.samplesheet import load_samplesheet
+    from wmhmap.validation import validate_subject
+
+    sheet = load_samplesheet(args.samplesheet, allowed_root=args.dataset_root)
+    print(f"{args.samplesheet}: {len(sheet)} subjects, columns and files OK")
+    if args.images:
+        for _, row in sheet.iterrows():
+            validate_subject(row.to_dict())
+            print(f"  {row['subject']}: images OK")
+    return 0
+
+
+def _loads(args: argparse.Namespace) -> int:
+    from wmhmap.loads import regional_loads_from_files, summarize_loads, write_loads_tsv
+    from wmhmap.regions import load_region_table
+
+    table = load_region_table(args.table)
+    long = regional_loads_from_files(args.lesion, args.regions, table, subject=args.subject, icv_mm3=args.icv_mm3)
+    summary = summarize_loads(long, icv_mm3=args.icv_mm3)
+    if args.output:
+        write_loads_tsv(long, args.output)
+    columns = ["region_id", "region_name", "hemisphere", "lesion_mm3", "lesion_count"]
+    print(long[columns].to_string(index=False))
+    print(summary.to_string(index=False))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from wmhmap.metrics import evaluate_segmentation_from_files
+
+    scores = evaluate_segmentation_from_files(args.reference, args.prediction, subject=args.subject)
+    clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in scores.items()}
+    print(json.dumps(clean, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wmhmap", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"wmhmap {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("build-atlas", help="merge a JHU type II label map into the 34 regions")
+    p.add_argument("--labels", required=True, type=Path, help="JHU_MNI_SS_WMPM_Type-II.nii.gz")
+    p.add_argument("--output", required=True, type=Path, help="merged 34-region label map (.nii.gz)")
+    p.add_argument("--table", type=Path, default=None, help="region table TSV (default: the refined JHU table)")
+    p.set_defaults(func=_build_atlas)
+
+    p = sub.add_parser("validate", help="check a sample sheet (and its images)")
+    p.add_argument("samplesheet", type=Path)
+    p.add_argument("--images", action="store_true", help="also read and check every image")
+    p.add_argument("--dataset-root", type=Path, default=None, help="refuse paths outside this folder")
+    p.set_defaults(func=_validate)
+
+    p = sub.add_parser("loads", help="regional lesion loads of one subject")
+    p.add_argument("--lesion", required=True, type=Path, help="binary lesion mask")
+    p.add_argument("--regions", required=True, type=Path, help="region label map on the same grid")
+    p.add_argument("--table", type=Path, default=None, help="region table TSV")
+    p.add_argument("--subject", default="subject")
+    p.add_argument("--icv-mm3", type=float, default=None, help="intracranial volume for normalised loads")
+    p.add_argument("--output", type=Path, default=None, help="write the long table as TSV")
+    p.set_defaults(func=_loads)
+
+    p = sub.add_parser("evaluate", help="Dice, HD95, AVD, lesion recall and F1 (MICCAI 2017 WMH challenge)")
+    p.add_argument("--reference", required=True, type=Path, help="reference mask (1 = WMH, 2 = other pathology)")
+    p.add_argument("--prediction", required=True, type=Path, help="predicted mask or probability map")
+    p.add_argument("--subject", default=None)
+    p.set_defaults(func=_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except WmhmapError as err:
+        print(f"wmhmap error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

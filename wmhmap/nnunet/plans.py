@@ -1,0 +1,85 @@
+"""Planning and preprocessing with nnU-Net, and plans scaled down for CPUs.
+
+nnU-Net plans a network for an 8 GB GPU: 32-320 features per stage and patches of
+~128^3. That is right for a GPU and hours per iteration batch on two CPU cores. The
+``plans_overrides`` of the config scale one configuration down (fewer features and
+stages, a smaller patch, a smaller batch) while keeping nnU-Net's preprocessing,
+spacing and augmentation; leave them empty to use nnU-Net's plans unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def scale_down_plans(
+    plans: dict[str, Any], configuration: str, overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Return ``plans`` with one configuration's network scaled down.
+
+    ``overrides`` keys (all optional): ``n_stages``, ``base_features``,
+    ``max_features``, ``patch_size`` (rounded down to what the strides allow),
+    ``batch_size``.
+    """
+    out = copy.deepcopy(plans)
+    cfg = out["configurations"][configuration]
+    arch = cfg["architecture"]["arch_kwargs"]
+    n_stages = int(overrides.get("n_stages", arch["n_stages"]))
+    if not 2 <= n_stages <= arch["n_stages"]:
+        raise ValueError(f"n_stages must lie in 2..{arch['n_stages']}, got {n_stages}")
+    base = int(overrides.get("base_features", arch["features_per_stage"][0]))
+    top = int(overrides.get("max_features", max(arch["features_per_stage"])))
+    arch["n_stages"] = n_stages
+    arch["features_per_stage"] = [min(base * 2**i, top) for i in range(n_stages)]
+    for key in ("kernel_sizes", "strides"):
+        arch[key] = arch[key][:n_stages]
+    for key in ("n_conv_per_stage",):
+        if isinstance(arch.get(key), list):
+            arch[key] = arch[key][:n_stages]
+    if isinstance(arch.get("n_conv_per_stage_decoder"), list):
+        arch["n_conv_per_stage_decoder"] = arch["n_conv_per_stage_decoder"][: n_stages - 1]
+    if "patch_size" in overrides:
+        divisor = np.prod(np.asarray(arch["strides"]), axis=0)
+        wanted = np.minimum(np.asarray(overrides["patch_size"]), np.asarray(cfg["patch_size"]))
+        patch = np.maximum((wanted // divisor) * divisor, divisor)
+        cfg["patch_size"] = [int(v) for v in patch]
+    if "batch_size" in overrides:
+        cfg["batch_size"] = int(overrides["batch_size"])
+    return out
+
+
+def plan_and_preprocess(
+    dataset_id: int,
+    *,
+    configuration: str,
+    plans_name: str,
+    overrides: Mapping[str, Any],
+    processes: int,
+    gpu_memory_gb: float | None = None,
+) -> Path:
+    """Fingerprint, plan (nnU-Net's ExperimentPlanner) and preprocess one configuration.
+
+    Returns the plans file. Must run with nnU-Net's folders configured.
+    """
+    from nnunetv2.experiment_planning.plan_and_preprocess_api import (
+        extract_fingerprints,
+        plan_experiments,
+        preprocess,
+    )
+    from nnunetv2.paths import nnUNet_preprocessed
+    from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_dataset_name
+
+    extract_fingerprints([dataset_id], num_processes=processes, check_dataset_integrity=True, clean=True, verbose=False)
+    plan_experiments([dataset_id], gpu_memory_target_in_gb=gpu_memory_gb, overwrite_plans_name=plans_name)
+    plans_file = Path(str(nnUNet_preprocessed)) / maybe_convert_to_dataset_name(dataset_id) / f"{plans_name}.json"
+    if overrides:
+        plans = json.loads(plans_file.read_text())
+        plans_file.write_text(json.dumps(scale_down_plans(plans, configuration, overrides), indent=2))
+    preprocess([dataset_id], plans_identifier=plans_name, configurations=(configuration,), num_processes=(processes,), verbose=False)
+    return plans_file

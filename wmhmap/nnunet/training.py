@@ -1,0 +1,87 @@
+"""Training one fold of an nnU-Net model (resumable, optionally from pretrained weights)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from wmhmap.nnunet.datasets import grouped_splits, read_case_subjects
+from wmhmap.nnunet.trainer_lookup import find_trainer_class
+
+log = logging.getLogger(__name__)
+
+
+def write_splits(preprocessed_dataset: Path, raw_dataset_json: Path, n_folds: int, seed: int) -> Path:
+    """Write the subject-grouped ``splits_final.json`` nnU-Net trains from."""
+    splits = grouped_splits(read_case_subjects(raw_dataset_json), n_folds, seed)
+    path = preprocessed_dataset / "splits_final.json"
+    path.write_text(json.dumps(splits, indent=2))
+    return path
+
+
+def model_folder(results: Path, dataset: str, trainer: str, plans: str, configuration: str) -> Path:
+    """nnU-Net's output folder of a trained model (all folds)."""
+    return results / dataset / f"{trainer}__{plans}__{configuration}"
+
+
+def train_fold(
+    dataset: str,
+    *,
+    configuration: str,
+    fold: int,
+    trainer_name: str,
+    plans_name: str,
+    device: str,
+    epochs: int | None = None,
+    pretrained_weights: Path | None = None,
+    resume: bool = True,
+    validate: bool = True,
+    threads: int = 1,
+) -> Path:
+    """Train (or resume) one fold; returns the fold folder holding ``checkpoint_final.pth``.
+
+    nnU-Net's folders must be configured (:func:`wmhmap.nnunet.env.configure`).
+    A ``checkpoint_latest.pth`` left by a killed job is resumed from; pretrained
+    weights (e.g. the previous stage of a staged training) are only loaded for a
+    fresh start.
+    """
+    import torch
+    from nnunetv2.paths import nnUNet_preprocessed, nnUNet_results
+    from nnunetv2.run.run_training import maybe_load_checkpoint
+
+    torch.set_num_threads(max(threads, 1))
+    folder = Path(str(nnUNet_preprocessed)) / dataset
+    plans = json.loads((folder / f"{plans_name}.json").read_text())
+    dataset_json = json.loads((folder / "dataset.json").read_text())
+    trainer_class = find_trainer_class(trainer_name)
+    output = model_folder(
+        Path(str(nnUNet_results)), dataset, trainer_class.__name__, plans_name, configuration
+    ) / f"fold_{fold}"
+    latest = output / "checkpoint_latest.pth"
+    resuming = resume and latest.is_file()
+    plans["continue_training"] = resuming  # nnU-Net's trainer expects this flag in the plans
+    trainer = trainer_class(
+        plans=plans,
+        configuration=configuration,
+        fold=fold,
+        dataset_json=dataset_json,
+        device=torch.device(device),
+    )
+    if epochs is not None:
+        trainer.num_epochs = int(epochs)
+    # Checkpoint often enough that a killed job loses little (nnU-Net: every 50 epochs).
+    trainer.save_every = max(1, min(trainer.save_every, trainer.num_epochs // 10))
+    if resuming:
+        log.info("resuming %s fold %d from %s", dataset, fold, latest)
+    maybe_load_checkpoint(
+        trainer,
+        continue_training=resuming,
+        validation_only=False,
+        pretrained_weights_file=None if resuming or pretrained_weights is None else str(pretrained_weights),
+    )
+    assert Path(trainer.output_folder) == output, (trainer.output_folder, output)
+    trainer.run_training()
+    if validate:
+        trainer.perform_actual_validation(False)
+    return output

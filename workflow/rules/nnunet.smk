@@ -1,0 +1,169 @@
+# nnU-Net v2 lesion and region models: datasets, planning, one job per fold, inference.
+
+
+rule prepare_reference_mask:
+    """Bring a subject's expert lesion mask onto its analysis grid (RAS)."""
+    input:
+        mask=expert_mask,
+        grid=analysis_grid_image,
+    output:
+        bids(subject="{subject}", label="WMH", desc="reference", suffix="mask"),
+    log:
+        log_path("prepare_reference_mask", subject="{subject}"),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/prepare_reference_mask.py"
+
+
+rule write_nnunet_dataset:
+    """Write a model's nnU-Net raw dataset from the training subjects."""
+    input:
+        unpack(training_inputs),
+    output:
+        directory(f"{NNUNET_ROOT}/raw/{{dataset}}"),
+    params:
+        subjects=training_subject_table,
+        model=model_of_dataset,
+        input_mode=input_mode_of_dataset,
+    log:
+        log_path("write_nnunet_dataset", dataset="{dataset}"),
+    conda:
+        "../envs/nnunet.yaml"
+    script:
+        "../scripts/write_nnunet_dataset.py"
+
+
+rule plan_nnunet:
+    """Fingerprint, plan and preprocess a dataset with nnU-Net; write grouped folds."""
+    input:
+        f"{NNUNET_ROOT}/raw/{{dataset}}",
+    output:
+        plans=f"{NNUNET_ROOT}/preprocessed/{{dataset}}/{config['nnunet']['plans']}.json",
+        splits=f"{NNUNET_ROOT}/preprocessed/{{dataset}}/splits_final.json",
+    params:
+        nnunet=config["nnunet"],
+        root=NNUNET_ROOT,
+    threads: 2
+    log:
+        log_path("plan_nnunet", dataset="{dataset}"),
+    benchmark:
+        benchmark_path("plan_nnunet", dataset="{dataset}")
+    conda:
+        "../envs/nnunet.yaml"
+    script:
+        "../scripts/plan_nnunet.py"
+
+
+rule train_nnunet_fold:
+    """Train one cross-validation fold of a model (GPU when configured)."""
+    input:
+        rules.plan_nnunet.output,
+    output:
+        f"{NNUNET_ROOT}/models/{{dataset}}/{TRAINED_FOLDER}/fold_{{fold}}/checkpoint_final.pth",
+    params:
+        nnunet=config["nnunet"],
+        root=NNUNET_ROOT,
+    threads: 2
+    resources:
+        gpu=gpu_resource(),
+    log:
+        log_path("train_nnunet_fold", dataset="{dataset}", fold="{fold}"),
+    benchmark:
+        benchmark_path("train_nnunet_fold", dataset="{dataset}", fold="{fold}")
+    conda:
+        "../envs/nnunet.yaml"
+    script:
+        "../scripts/train_nnunet_fold.py"
+
+
+rule install_pretrained_model:
+    """Verify a model zip's sha256 and install it (inference-only runs)."""
+    input:
+        zip=pretrained_zip,
+    output:
+        f"{NNUNET_ROOT}/installed/{{model}}.sha256",
+    params:
+        sha256=pretrained_sha256,
+        root=NNUNET_ROOT,
+    log:
+        log_path("install_pretrained_model", model="{model}"),
+    conda:
+        "../envs/nnunet.yaml"
+    script:
+        "../scripts/install_pretrained_model.py"
+
+
+rule segment_wmh:
+    """Segment a subject's WMH from FLAIR and T1w with every fold, and fuse."""
+    input:
+        unpack(lesion_segmentation_inputs),
+    output:
+        modalities=bids(subject="{subject}", label="WMH", desc="modalities", suffix="probseg"),
+        folds=bids(subject="{subject}", label="WMH", desc="folds", suffix="probseg"),
+        probability=bids(subject="{subject}", label="WMH", suffix="probseg"),
+        mask=bids(subject="{subject}", desc="wmh", suffix="mask"),
+        sidecar=bids(subject="{subject}", desc="wmh", suffix="mask", extension=".json"),
+    params:
+        nnunet=config["nnunet"],
+        model=config["models"]["lesion"],
+        model_folder=trained_model_folder("lesion"),
+        root=NNUNET_ROOT,
+        images=subject_images,
+    threads: 2
+    resources:
+        gpu=gpu_resource(),
+    log:
+        log_path("segment_wmh", subject="{subject}"),
+    benchmark:
+        benchmark_path("segment_wmh", subject="{subject}")
+    conda:
+        "../envs/nnunet.yaml"
+    script:
+        "../scripts/segment_subject.py"
+
+
+rule segment_regions:
+    """Segment a subject's 34 white-matter regions from FLAIR and T1w, and fuse."""
+    input:
+        unpack(region_segmentation_inputs),
+    output:
+        modalities=bids(subject="{subject}", desc="regionsmodalities", suffix="dseg"),
+        labels=bids(subject="{subject}", desc="regions", suffix="dseg"),
+        sidecar=bids(subject="{subject}", desc="regions", suffix="dseg", extension=".json"),
+    params:
+        nnunet=config["nnunet"],
+        model=config["models"]["region"],
+        model_folder=trained_model_folder("region"),
+        root=NNUNET_ROOT,
+        images=subject_images,
+    threads: 2
+    resources:
+        gpu=gpu_resource(),
+    log:
+        log_path("segment_regions", subject="{subject}"),
+    benchmark:
+        benchmark_path("segment_regions", subject="{subject}")
+    conda:
+        "../envs/nnunet.yaml"
+    script:
+        "../scripts/segment_subject.py"
+
+
+rule export_nnunet_model:
+    """Export a trained model as an nnU-Net zip with its sha256 beside it."""
+    input:
+        trained_checkpoints,
+    output:
+        zip=f"{NNUNET_ROOT}/export/{{dataset}}.zip",
+        sha256=f"{NNUNET_ROOT}/export/{{dataset}}.zip.sha256",
+    params:
+        nnunet=config["nnunet"],
+        root=NNUNET_ROOT,
+        folds=list(range(config["nnunet"]["folds"])),
+    log:
+        log_path("export_nnunet_model", dataset="{dataset}"),
+    conda:
+        "../envs/nnunet.yaml"
+    script:
+        "../scripts/export_nnunet_model.py"

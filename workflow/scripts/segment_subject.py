@@ -1,0 +1,82 @@
+import sys
+
+MODALITIES = ("FLAIR", "T1w")
+
+
+def main(log):
+    import json
+    from pathlib import Path
+
+    from wmhmap.nnunet.env import configure, resolve_device
+
+    configure(snakemake.params.root, threads=snakemake.threads)
+    import nibabel as nib
+    import numpy as np
+
+    from wmhmap.imageio import atomic_open, like, save_image
+    from wmhmap.nnunet.inference import labels_from_probabilities, load_model, segment
+
+    subject = snakemake.wildcards.subject
+    n, cfg = snakemake.params.nnunet, snakemake.params.model
+    lesion = "probability" in snakemake.output.keys()
+    images = {m: nib.load(p) for m, p in snakemake.params.images.items()}
+    reference = images.get("FLAIR", next(iter(images.values())))
+    model = load_model(
+        Path(snakemake.params.model_folder),
+        device=resolve_device(n["device"]),
+        tta=n["tta"],
+        tile_step_size=n["tile_step_size"],
+    )
+    result = segment(model, images, fusion=cfg["fusion"], per_fold=lesion, subject=subject)
+
+    def probability_image(p):
+        # P(WMH) stored as uint8 with scale 1/255: 0.004 resolution, a tenth of float32's size
+        img = like(np.rint(np.clip(p, 0, 1) * 255).astype(np.uint8), reference, np.uint8)
+        img.header.set_slope_inter(1 / 255, 0)
+        return img
+
+    def stacked(volumes):
+        return np.stack(volumes, axis=-1)
+
+    if lesion:
+        per_modality = [
+            result.per_modality[m][1]
+            if m in result.per_modality
+            else np.zeros(reference.shape, np.float32)
+            for m in MODALITIES
+        ]
+        save_image(probability_image(stacked(per_modality)), snakemake.output.modalities)
+        save_image(probability_image(stacked(list(result.per_fold[:, 1]))), snakemake.output.folds)
+        save_image(probability_image(result.probabilities[1]), snakemake.output.probability)
+        save_image(like(result.labels, reference, np.uint8), snakemake.output.mask)
+    else:
+        per_modality = [
+            labels_from_probabilities(result.per_modality[m])
+            if m in result.per_modality
+            else np.zeros(reference.shape, np.uint8)
+            for m in MODALITIES
+        ]
+        save_image(like(stacked(per_modality), reference, np.uint8), snakemake.output.modalities)
+        save_image(like(result.labels, reference, np.uint8), snakemake.output.labels)
+    sidecar = {
+        "model": str(snakemake.params.model_folder),
+        "folds": model.folds,
+        "fusion": cfg["fusion"],
+        "modalities_used": result.used,
+        "modalities_missing": result.missing,
+        "flagged": bool(result.missing),
+        "modality_volumes": list(MODALITIES),
+        "test_time_augmentation": n["tta"],
+    }
+    with atomic_open(snakemake.output.sidecar) as fh:
+        json.dump(sidecar, fh, indent=2)
+    if result.missing:
+        log.warning("%s: %s missing; segmented from %s", subject, result.missing, result.used)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

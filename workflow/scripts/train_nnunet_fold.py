@@ -1,0 +1,40 @@
+import sys
+
+
+def main(log):
+    from pathlib import Path
+
+    from wmhmap.nnunet.env import configure, resolve_device
+
+    configure(snakemake.params.root, threads=snakemake.threads)
+    from wmhmap.nnunet.training import train_fold
+
+    n = snakemake.params.nnunet
+    device = resolve_device(n["device"])
+    log.info(
+        "training %s fold %s on %s", snakemake.wildcards.dataset, snakemake.wildcards.fold, device
+    )
+    folder = train_fold(
+        snakemake.wildcards.dataset,
+        configuration=n["configuration"],
+        fold=int(snakemake.wildcards.fold),
+        trainer_name=n["trainer"],
+        plans_name=n["plans"],
+        device=device,
+        epochs=n["epochs"],
+        validate=n["validate"],
+        threads=snakemake.threads,
+    )
+    if (
+        not (folder / "checkpoint_final.pth").is_file()
+        or folder / "checkpoint_final.pth" != Path(snakemake.output[0]).resolve()
+    ):
+        raise RuntimeError(f"nnU-Net wrote to {folder}, expected {snakemake.output[0]}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

@@ -1,0 +1,52 @@
+import sys
+
+
+def main(log):
+    from pathlib import Path
+
+    from wmhmap.nnunet.env import configure
+
+    configure(Path(snakemake.output[0]).parents[1], threads=snakemake.threads)
+    import nibabel as nib
+    import numpy as np
+
+    from wmhmap.nnunet.datasets import (
+        TrainingSubject,
+        lesion_labels,
+        region_labels,
+        write_raw_dataset,
+    )
+    from wmhmap.regions import load_region_table
+
+    subjects = [
+        TrainingSubject(s, {m: Path(p) for m, p in entry["images"].items()}, Path(entry["label"]))
+        for s, entry in snakemake.params.subjects.items()
+    ]
+    if snakemake.params.model == "lesion":
+        labels = lesion_labels([np.asarray(nib.load(s.label).dataobj) for s in subjects])
+        description = "White matter hyperintensities (1) from single FLAIR / T1w scans"
+    else:
+        labels = region_labels(load_region_table().ids.tolist())
+        description = "34 white-matter regions propagated from the atlas"
+    dataset = write_raw_dataset(
+        Path(snakemake.output[0]),
+        subjects,
+        input_mode=snakemake.params.input_mode,
+        labels=labels,
+        dataset_name=snakemake.wildcards.dataset,
+        description=description,
+    )
+    log.info(
+        "%s: %d cases from %d subjects",
+        snakemake.wildcards.dataset,
+        len(dataset.cases),
+        len(subjects),
+    )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

@@ -16,10 +16,12 @@ include: "workflow/rules/demo.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/atlas.smk"
 include: "workflow/rules/nnunet.smk"
+include: "workflow/rules/loads.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
+    default_target: True
     """Every result of the workflow."""
     input:
         final_targets(),
-    default_target: True

@@ -79,7 +79,9 @@ def prepare(folder: Path, voxel: float) -> None:
     template = load_template()
     labels = parcellate_white_matter(template)
     profile = scanner_profiles((voxel,) * 3, (voxel, voxel, 3 * voxel), 2)["siteB"]
-    subject = simulate_subject(template, labels, SubjectSpec("bench", "AD", "siteB", 75.0, 1234), profile)
+    subject = simulate_subject(
+        template, labels, SubjectSpec("bench", "AD", "siteB", 75.0, 1234), profile
+    )
     nib.save(subject.t1, folder / "t1.nii.gz")
     nib.save(subject.flair, folder / "flair.nii.gz")
     nib.save(subject.lesion_mask, folder / "mask.nii.gz")
@@ -106,7 +108,9 @@ def run_step(code: str, folder: Path, threads: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--voxel", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=2)
@@ -115,7 +119,9 @@ def main() -> None:
         folder = Path(tmp)
         prepare(folder, args.voxel)
         total = 0.0
-        print(f"{'step':30s} {'median s':>9s} {'min s':>7s} {'peak MB':>8s}   ({args.runs} runs, {args.threads} threads)")
+        print(
+            f"{'step':30s} {'median s':>9s} {'min s':>7s} {'peak MB':>8s}   ({args.runs} runs, {args.threads} threads)"
+        )
         for name, code in STEPS.items():
             runs = [run_step(code, folder, args.threads) for _ in range(args.runs)]
             seconds = [r[0] for r in runs]
@@ -123,7 +129,9 @@ def main() -> None:
             total += median
             print(f"{name:30s} {median:9.1f} {min(seconds):7.1f} {max(r[1] for r in runs):8.0f}")
         goal = 45.0
-        print(f"{'total (one subject)':30s} {total:9.1f}   goal <= {goal:.0f} s: ratio {total / goal:.2f} ({'met' if total <= goal else 'NOT met'})")
+        print(
+            f"{'total (one subject)':30s} {total:9.1f}   goal <= {goal:.0f} s: ratio {total / goal:.2f} ({'met' if total <= goal else 'NOT met'})"
+        )
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 import nibabel as nib
 import numpy as np
 import pytest
+from conftest import SHARED_DATA, shared_dir, simulate
 
-from conftest import REPO, SHARED_DATA, shared_dir, simulate
-from wmhmap.atlas import build_atlas_labels, propagate_atlas
+from wmhmap.atlas import propagate_atlas
 from wmhmap.geometry import reorient_to_ras
 from wmhmap.metrics import region_dice
 from wmhmap.preprocess import correct_bias_n4, register_linear
@@ -19,7 +19,9 @@ def propagate_demo_subject(demo_atlas, subject):
     return propagate_atlas(demo_atlas, t1_n4, flair_n4, rigid)
 
 
-def test_atlas_propagation_reaches_region_dice_of_080(demo_atlas, template, demo_labels, simulated_subject):
+def test_atlas_propagation_reaches_region_dice_of_080(
+    demo_atlas, template, demo_labels, simulated_subject
+):
     table = load_region_table()
     dice = []
     for subject in (simulated_subject, simulate(template, demo_labels, 0)):
@@ -48,11 +50,24 @@ def test_build_atlas_on_real_jhu_gives_exactly_the_merge_table(tmp_path):
 
     jhu = shared_dir("WMHMAP_JHU_ATLAS_DIR", SHARED_DATA / "jhu_eve_atlas")
     out = tmp_path / "regions.nii.gz"
-    assert main(["build-atlas", "--labels", str(jhu / "JHU_MNI_SS_WMPM_Type-II.nii.gz"), "--output", str(out)]) == 0
+    assert (
+        main(
+            [
+                "build-atlas",
+                "--labels",
+                str(jhu / "JHU_MNI_SS_WMPM_Type-II.nii.gz"),
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = load_region_table()
     merged = np.asarray(nib.load(out).dataobj)
     original = np.asarray(nib.load(jhu / "JHU_MNI_SS_WMPM_Type-II.nii.gz").dataobj).astype(int)
     assert sorted(np.unique(merged).tolist()) == list(range(0, 35))
     for region in table:
-        np.testing.assert_array_equal(merged == region.region_id, np.isin(original, region.jhu_labels))
-    assert not merged[~np.isin(original, [l for r in table for l in r.jhu_labels])].any()
+        np.testing.assert_array_equal(
+            merged == region.region_id, np.isin(original, region.jhu_labels)
+        )
+    assert not merged[~np.isin(original, [label for r in table for label in r.jhu_labels])].any()

@@ -3,7 +3,6 @@ import copy
 import jsonschema
 import pytest
 import yaml
-
 from conftest import REPO
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())

@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import simulate
+
 from wmhmap.demo.cohort import CohortDesign, demo_cohort, samplesheet_with_references
 from wmhmap.geometry import orientation_code, reorient_to_ras, voxel_sizes
 
@@ -15,20 +15,25 @@ def test_cohort_is_deterministic_balanced_and_stratified():
     train = a[a.split == "train"]
     assert len(train) == 12
     assert train.diagnosis.value_counts().min() == 4  # same share of each diagnosis
-    assert set(train.site) == {"siteA", "siteB", "siteC"}
+    assert train.site.value_counts().to_dict() == {"siteA": 4, "siteB": 4, "siteC": 4}
+    assert (train.groupby("diagnosis").site.nunique() == 3).all()
     assert a.subject.str.fullmatch("[A-Za-z0-9]+").all()
     assert not demo_cohort(CohortDesign(seed=43)).age.equals(a.age)
 
 
 def test_simulation_is_deterministic(template, demo_labels, simulated_subject):
     again = simulate(template, demo_labels, 5)
-    np.testing.assert_array_equal(np.asarray(again.flair.dataobj), np.asarray(simulated_subject.flair.dataobj))
+    np.testing.assert_array_equal(
+        np.asarray(again.flair.dataobj), np.asarray(simulated_subject.flair.dataobj)
+    )
     assert again.truth == simulated_subject.truth
 
 
 def test_simulated_headers_look_like_real_data(simulated_subject):
     s = simulated_subject
-    assert orientation_code(s.flair) == "LPS" and orientation_code(s.t1) == "LPS"  # site B stores LPS
+    assert (
+        orientation_code(s.flair) == "LPS" and orientation_code(s.t1) == "LPS"
+    )  # site B stores LPS
     assert s.t1.shape != s.flair.shape
     assert voxel_sizes(s.flair)[2] > 1.5 * voxel_sizes(s.flair)[0]  # thick FLAIR slices
     assert not np.allclose(s.t1.affine, s.flair.affine)
@@ -48,7 +53,9 @@ def test_lesions_are_bright_on_flair_dark_on_t1_and_in_white_matter(simulated_su
     assert s.truth["wmh_ml"] == pytest.approx(lesion.sum() * np.prod(voxel_sizes(s.flair)) / 1000)
 
 
-def test_ad_has_more_atrophy_and_signal_region_load_than_cn(template, demo_labels, simulated_subject):
+def test_ad_has_more_atrophy_and_signal_region_load_than_cn(
+    template, demo_labels, simulated_subject
+):
     cn = simulate(template, demo_labels, 3)  # a CN subject of site B
     ad = simulated_subject
     assert cn.truth["diagnosis"] == "CN" and ad.truth["diagnosis"] == "AD"
@@ -58,9 +65,26 @@ def test_ad_has_more_atrophy_and_signal_region_load_than_cn(template, demo_label
 
 
 def test_reference_volumes_are_noisy_but_close(simulated_subject):
-    rows = pd.DataFrame([{"subject": f"s{i}", "flair": "", "t1": "", "diagnosis": "AD", "site": "x", "age": 70, "sex": "F", "lesion_mask": "", "split": "test"} for i in range(200)])
+    rows = pd.DataFrame(
+        [
+            {
+                "subject": f"s{i}",
+                "flair": "",
+                "t1": "",
+                "diagnosis": "AD",
+                "site": "x",
+                "age": 70,
+                "sex": "F",
+                "lesion_mask": "",
+                "split": "test",
+            }
+            for i in range(200)
+        ]
+    )
     truths = [{"subject": f"s{i}", "wmh_ml": 10.0} for i in range(200)]
     sheet = samplesheet_with_references(rows, truths, seed=1)
     ref = sheet.reference_wmh_ml.to_numpy()
     assert abs(ref.mean() - 10.0) < 0.5 and 0.8 < ref.std() < 2.0
-    np.testing.assert_array_equal(ref, samplesheet_with_references(rows, truths, seed=1).reference_wmh_ml)
+    np.testing.assert_array_equal(
+        ref, samplesheet_with_references(rows, truths, seed=1).reference_wmh_ml
+    )

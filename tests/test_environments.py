@@ -1,13 +1,11 @@
 """The conda environments pin exactly what pyproject.toml allows."""
 
-import tomllib
-
 import pytest
+import tomllib
 import yaml
+from conftest import REPO
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-
-from conftest import REPO
 
 ENVS = sorted((REPO / "workflow/envs").glob("*.yaml"))
 
@@ -40,4 +38,6 @@ def test_env_pins_are_exact_and_satisfy_pyproject(env):
     for name, version in pins.items():
         assert version, f"{env.name}: {name} is not pinned"
         if name in requirements:
-            assert requirements[name].specifier.contains(version), f"{env.name}: {name}=={version} outside {requirements[name]}"
+            assert requirements[name].specifier.contains(version), (
+                f"{env.name}: {name}=={version} outside {requirements[name]}"
+            )

@@ -1,8 +1,8 @@
 import nibabel as nib
 import numpy as np
 import pytest
-
 from conftest import make_image
+
 from wmhmap.geometry import (
     fov_overlap,
     from_ants,

@@ -3,8 +3,8 @@ import gzip
 import nibabel as nib
 import numpy as np
 import pytest
-
 from conftest import make_image
+
 from wmhmap.errors import InputError
 from wmhmap.imageio import atomic_open, atomic_path, load_image, save_image, voxel_volume_mm3
 
@@ -35,7 +35,11 @@ def test_trailing_singleton_axis_is_dropped(tmp_path):
     [
         (np.ones((3, 4, 5, 2)), None, r"4-D \(shape 3x4x5x2\), expected a 3-D volume"),
         (np.ones((30, 40)), None, r"2-D \(shape 30x40\)"),
-        (np.where(np.eye(4)[:, :, None] > 0, np.nan, 1.0) * np.ones((4, 4, 3)), None, "NaN or infinite"),
+        (
+            np.where(np.eye(4)[:, :, None] > 0, np.nan, 1.0) * np.ones((4, 4, 3)),
+            None,
+            "NaN or infinite",
+        ),
         (np.arange(60).reshape(3, 4, 5), np.diag([1, 1, 0, 1]), "degenerate"),
         (np.arange(60).reshape(3, 4, 5), np.diag([50, 1, 1, 1]), "implausible voxel size"),
         (np.ones((3, 4, 5)), None, "constant"),
@@ -50,7 +54,7 @@ def test_unusable_images_are_refused_with_subject_file_and_fix(tmp_path, data, a
 
 
 def test_missing_file_names_the_sample_sheet(tmp_path):
-    with pytest.raises(InputError, match="does not exist.*sample sheet"):
+    with pytest.raises(InputError, match=r"does not exist.*sample sheet"):
         load_image(tmp_path / "nope.nii.gz", subject="001", role="FLAIR")
 
 

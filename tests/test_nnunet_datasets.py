@@ -25,8 +25,15 @@ def image(path, data, affine=None):
 def subjects(tmp_path):
     rng = np.random.default_rng(0)
     out = []
-    for name, modalities in (("001", ("FLAIR", "T1w")), ("002", ("FLAIR", "T1w")), ("003", ("FLAIR",))):
-        images = {m: image(tmp_path / f"{name}_{m}.nii.gz", rng.random((8, 9, 10)).astype(np.float32)) for m in modalities}
+    for name, modalities in (
+        ("001", ("FLAIR", "T1w")),
+        ("002", ("FLAIR", "T1w")),
+        ("003", ("FLAIR",)),
+    ):
+        images = {
+            m: image(tmp_path / f"{name}_{m}.nii.gz", rng.random((8, 9, 10)).astype(np.float32))
+            for m in modalities
+        }
         label = np.zeros((8, 9, 10), np.uint8)
         label[2:4, 2:4, 2:4] = 1
         out.append(TrainingSubject(name, images, image(tmp_path / f"{name}_label.nii.gz", label)))
@@ -35,14 +42,28 @@ def subjects(tmp_path):
 
 def test_single_channel_cases_double_the_training_set(subjects, tmp_path):
     dataset = write_raw_dataset(
-        tmp_path / "Dataset501_WMHLesion", subjects, input_mode="single_channel",
-        labels={"background": 0, "WMH": 1}, dataset_name="Dataset501_WMHLesion", description="t",
+        tmp_path / "Dataset501_WMHLesion",
+        subjects,
+        input_mode="single_channel",
+        labels={"background": 0, "WMH": 1},
+        dataset_name="Dataset501_WMHLesion",
+        description="t",
     )
-    assert [c.identifier for c in dataset.cases] == ["001_FLAIR", "001_T1w", "002_FLAIR", "002_T1w", "003_FLAIR"]
+    assert [c.identifier for c in dataset.cases] == [
+        "001_FLAIR",
+        "001_T1w",
+        "002_FLAIR",
+        "002_T1w",
+        "003_FLAIR",
+    ]
     images = sorted(p.name for p in (dataset.folder / "imagesTr").iterdir())
-    assert images == [f"{c}_0000.nii.gz" for c in ("001_FLAIR", "001_T1w", "002_FLAIR", "002_T1w", "003_FLAIR")]
+    assert images == [
+        f"{c}_0000.nii.gz" for c in ("001_FLAIR", "001_T1w", "002_FLAIR", "002_T1w", "003_FLAIR")
+    ]
     labels = sorted(p.name for p in (dataset.folder / "labelsTr").iterdir())
-    assert labels == [f"{c}.nii.gz" for c in ("001_FLAIR", "001_T1w", "002_FLAIR", "002_T1w", "003_FLAIR")]
+    assert labels == [
+        f"{c}.nii.gz" for c in ("001_FLAIR", "001_T1w", "002_FLAIR", "002_T1w", "003_FLAIR")
+    ]
     meta = json.loads((dataset.folder / "dataset.json").read_text())
     assert meta["channel_names"] == {"0": "MRI"}
     assert meta["labels"] == {"background": 0, "WMH": 1}
@@ -54,12 +75,22 @@ def test_single_channel_cases_double_the_training_set(subjects, tmp_path):
 
 def test_multichannel_needs_both_modalities(subjects, tmp_path):
     dataset = write_raw_dataset(
-        tmp_path / "Dataset501_X", subjects, input_mode="multichannel",
-        labels={"background": 0, "WMH": 1}, dataset_name="Dataset501_X", description="t",
+        tmp_path / "Dataset501_X",
+        subjects,
+        input_mode="multichannel",
+        labels={"background": 0, "WMH": 1},
+        dataset_name="Dataset501_X",
+        description="t",
     )
     assert [c.identifier for c in dataset.cases] == ["001", "002"]
-    assert sorted(p.name for p in (dataset.folder / "imagesTr").iterdir())[:2] == ["001_0000.nii.gz", "001_0001.nii.gz"]
-    assert json.loads((dataset.folder / "dataset.json").read_text())["channel_names"] == {"0": "FLAIR", "1": "T1w"}
+    assert sorted(p.name for p in (dataset.folder / "imagesTr").iterdir())[:2] == [
+        "001_0000.nii.gz",
+        "001_0001.nii.gz",
+    ]
+    assert json.loads((dataset.folder / "dataset.json").read_text())["channel_names"] == {
+        "0": "FLAIR",
+        "1": "T1w",
+    }
     assert channel_names("multichannel") == {0: "FLAIR", 1: "T1w"}
 
 
@@ -68,14 +99,30 @@ def test_label_outside_the_label_set_names_the_subject(subjects, tmp_path):
     bad[0, 0, 0] = 7
     subjects[1] = TrainingSubject("002", subjects[1].images, image(tmp_path / "bad.nii.gz", bad))
     with pytest.raises(InputError, match=r"subject 002.*values \[7\]"):
-        write_raw_dataset(tmp_path / "D", subjects, input_mode="single_channel", labels={"background": 0, "WMH": 1}, dataset_name="D", description="")
+        write_raw_dataset(
+            tmp_path / "D",
+            subjects,
+            input_mode="single_channel",
+            labels={"background": 0, "WMH": 1},
+            dataset_name="D",
+            description="",
+        )
 
 
 def test_label_on_another_grid_is_refused(subjects, tmp_path):
     label = np.zeros((8, 9, 10), np.uint8)
-    subjects[0] = TrainingSubject("001", subjects[0].images, image(tmp_path / "shifted.nii.gz", label, np.diag([2, 2, 2, 1])))
+    subjects[0] = TrainingSubject(
+        "001", subjects[0].images, image(tmp_path / "shifted.nii.gz", label, np.diag([2, 2, 2, 1]))
+    )
     with pytest.raises(InputError, match="different grids"):
-        write_raw_dataset(tmp_path / "D", subjects, input_mode="single_channel", labels={"background": 0, "WMH": 1}, dataset_name="D", description="")
+        write_raw_dataset(
+            tmp_path / "D",
+            subjects,
+            input_mode="single_channel",
+            labels={"background": 0, "WMH": 1},
+            dataset_name="D",
+            description="",
+        )
 
 
 def test_grouped_splits_keep_a_subjects_cases_together():
@@ -102,9 +149,15 @@ def test_too_few_subjects_for_the_folds():
 
 def test_label_sets():
     assert lesion_labels([np.array([0, 1])]) == {"background": 0, "WMH": 1}
-    assert lesion_labels([np.array([0, 1]), np.array([2])]) == {"background": 0, "WMH": 1, "ignore": 2}
+    assert lesion_labels([np.array([0, 1]), np.array([2])]) == {
+        "background": 0,
+        "WMH": 1,
+        "ignore": 2,
+    }
     labels = region_labels(range(1, 35))
     assert len(labels) == 35 and labels["region_34"] == 34
     with pytest.raises(InputError, match="without gaps"):
         region_labels([1, 2, 4])
-    assert [c.identifier for c in cases_for(TrainingSubject("9", {"T1w": "t"}, "l"), "single_channel")] == ["9_T1w"]
+    assert [
+        c.identifier for c in cases_for(TrainingSubject("9", {"T1w": "t"}, "l"), "single_channel")
+    ] == ["9_T1w"]

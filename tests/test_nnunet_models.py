@@ -1,4 +1,3 @@
-import json
 import sys
 import zipfile
 
@@ -8,7 +7,13 @@ import pytest
 from wmhmap.errors import InputError
 from wmhmap.nnunet.inference import fuse_probabilities, labels_from_probabilities
 from wmhmap.nnunet.plans import scale_down_plans
-from wmhmap.nnunet.sharing import checksum_path, install_model, model_folders_in_zip, verify_checksum, write_checksum
+from wmhmap.nnunet.sharing import (
+    checksum_path,
+    install_model,
+    model_folders_in_zip,
+    verify_checksum,
+    write_checksum,
+)
 
 
 def probs(p_lesion):
@@ -23,8 +28,12 @@ def test_mean_fusion_averages_softmax_then_argmax():
     np.testing.assert_allclose(fused[1].ravel(), [0.6, 0.4, 0.45, 0.525], atol=1e-6)
     assert labels_from_probabilities(fused).ravel().tolist() == [1, 0, 0, 1]
     assert used == ["FLAIR", "T1w"]
-    assert labels_from_probabilities(fuse_probabilities({"FLAIR": flair, "T1w": t1}, "flair")[0]).ravel().tolist() == [1, 1, 0, 0]
-    assert labels_from_probabilities(fuse_probabilities({"FLAIR": flair, "T1w": t1}, "t1")[0]).ravel().tolist() == [0, 0, 1, 1]
+    assert labels_from_probabilities(
+        fuse_probabilities({"FLAIR": flair, "T1w": t1}, "flair")[0]
+    ).ravel().tolist() == [1, 1, 0, 0]
+    assert labels_from_probabilities(
+        fuse_probabilities({"FLAIR": flair, "T1w": t1}, "t1")[0]
+    ).ravel().tolist() == [0, 0, 1, 1]
 
 
 def test_missing_modality_falls_back_and_is_reported():
@@ -58,7 +67,17 @@ PLANS = {
 
 
 def test_scale_down_plans_keeps_the_network_consistent():
-    out = scale_down_plans(PLANS, "3d_fullres", {"n_stages": 4, "base_features": 8, "max_features": 32, "patch_size": [30, 70, 64], "batch_size": 4})
+    out = scale_down_plans(
+        PLANS,
+        "3d_fullres",
+        {
+            "n_stages": 4,
+            "base_features": 8,
+            "max_features": 32,
+            "patch_size": [30, 70, 64],
+            "batch_size": 4,
+        },
+    )
     cfg = out["configurations"]["3d_fullres"]
     arch = cfg["architecture"]["arch_kwargs"]
     assert arch["features_per_stage"] == [8, 16, 32, 32]
@@ -77,7 +96,10 @@ def make_zip(path, members):
 
 
 def test_checksum_verification_and_tampering(tmp_path):
-    zip_path = make_zip(tmp_path / "model.zip", ["Dataset501_WMHLesion/T__P__3d_fullres/fold_0/checkpoint_final.pth"])
+    zip_path = make_zip(
+        tmp_path / "model.zip",
+        ["Dataset501_WMHLesion/T__P__3d_fullres/fold_0/checkpoint_final.pth"],
+    )
     digest = write_checksum(zip_path)
     assert checksum_path(zip_path).read_text().split() == [digest, "model.zip"]
     assert verify_checksum(zip_path) == digest
@@ -85,16 +107,21 @@ def test_checksum_verification_and_tampering(tmp_path):
         zf.writestr("Dataset501_WMHLesion/T__P__3d_fullres/fold_0/extra.txt", "changed")
     with pytest.raises(InputError, match="differs from the expected"):
         verify_checksum(zip_path)
-    with pytest.raises(InputError, match="no .sha256 file"):
+    with pytest.raises(InputError, match=r"no \.sha256 file"):
         verify_checksum(make_zip(tmp_path / "bare.zip", ["a"]))
 
 
 def test_zip_members_escaping_the_model_folder_are_refused(tmp_path):
-    zip_path = make_zip(tmp_path / "evil.zip", ["Dataset501_X/T__P__c/fold_0/../../../../etc/passwd"])
+    zip_path = make_zip(
+        tmp_path / "evil.zip", ["Dataset501_X/T__P__c/fold_0/../../../../etc/passwd"]
+    )
     write_checksum(zip_path)
     with pytest.raises(InputError, match="outside the model folder"):
         install_model(zip_path)
-    good = make_zip(tmp_path / "good.zip", ["Dataset501_X/T__P__c/fold_0/checkpoint_final.pth", "Dataset501_X/T__P__c/plans.json"])
+    good = make_zip(
+        tmp_path / "good.zip",
+        ["Dataset501_X/T__P__c/fold_0/checkpoint_final.pth", "Dataset501_X/T__P__c/plans.json"],
+    )
     assert model_folders_in_zip(good) == ["Dataset501_X/T__P__c"]
 
 

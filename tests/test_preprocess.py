@@ -1,10 +1,10 @@
 import nibabel as nib
 import numpy as np
 import pytest
+from conftest import make_image
 from scipy import ndimage as ndi
 from scipy.spatial.transform import Rotation
 
-from conftest import make_image
 from wmhmap.geometry import reorient_to_ras
 from wmhmap.imageio import like
 from wmhmap.preprocess import (
@@ -39,7 +39,9 @@ def template_2mm(template):
 def test_n4_lowers_white_matter_cv_of_a_known_bias_field(template_2mm):
     img, wm = template_2mm
     xyz = np.indices(img.shape).astype(float)
-    bias = np.exp(0.35 * (xyz[0] / img.shape[0] - 0.5) + 0.25 * (xyz[2] / img.shape[2] - 0.5) ** 2 * 4)
+    bias = np.exp(
+        0.35 * (xyz[0] / img.shape[0] - 0.5) + 0.25 * (xyz[2] / img.shape[2] - 0.5) ** 2 * 4
+    )
     biased = like(np.asarray(img.dataobj) * bias * 1000, img, np.float32)
     cv_clean = white_matter_cv(img, wm)
     cv_biased = white_matter_cv(biased, wm)
@@ -73,9 +75,13 @@ def test_apply_linear_follows_point_mapping_order():
     data2 = np.zeros((41, 41, 41), np.float32)
     data2[30, 20, 20] = 1  # world (10, 0, 0) around a centred origin
     centred = make_image(data2, origin=(-20, -20, -20))
-    # chain: x -> shift(rot(x)); the dot at (10, 0, 0) is reached from rot^-1((5, 0, 0)) = (0, -5, 0)
+    # chain [shift, rot]: x -> rot(shift(x)) (the first transform acts first on
+    # reference points); rot(x, y) = (-y, x), so the dot at (10, 0, 0) is reached from
+    # shift^-1(rot^-1(10, 0, 0)) = (0, -10, 0) - (5, 0, 0) = (-5, -10, 0)
     out2 = np.asarray(apply_linear(centred, centred, [shift, rot], interpolation="nearest").dataobj)
-    assert tuple(np.argwhere(out2 == 1)[0]) == (20, 15, 20)
+    assert tuple(np.argwhere(out2 == 1)[0]) == (15, 10, 20)
+    out3 = np.asarray(apply_linear(centred, centred, [rot, shift], interpolation="nearest").dataobj)
+    assert tuple(np.argwhere(out3 == 1)[0]) == (20, 15, 20)  # (0, -5, 0): order matters
 
 
 def test_rigid_registration_recovers_a_known_head_motion(simulated_subject):

@@ -21,9 +21,33 @@ def sheet(path, rows, columns=("subject", "flair", "t1")):
 def test_valid_sheet_resolves_relative_paths(data_dir):
     path = sheet(
         data_dir,
-        [["001", "a_flair.nii.gz", "a_t1.nii.gz", "AD", "siteA", "71.5", "F", "3.2", "", "train"],
-         ["002", "b_flair.nii.gz", "", "CN", "siteB", "", "M", "", "b_mask.nii.gz", "test"]],
-        columns=("subject", "flair", "t1", "diagnosis", "site", "age", "sex", "reference_wmh_ml", "lesion_mask", "split"),
+        [
+            [
+                "001",
+                "a_flair.nii.gz",
+                "a_t1.nii.gz",
+                "AD",
+                "siteA",
+                "71.5",
+                "F",
+                "3.2",
+                "",
+                "train",
+            ],
+            ["002", "b_flair.nii.gz", "", "CN", "siteB", "", "M", "", "b_mask.nii.gz", "test"],
+        ],
+        columns=(
+            "subject",
+            "flair",
+            "t1",
+            "diagnosis",
+            "site",
+            "age",
+            "sex",
+            "reference_wmh_ml",
+            "lesion_mask",
+            "split",
+        ),
     )
     df = load_samplesheet(path)
     assert df.index.tolist() == ["001", "002"]
@@ -37,16 +61,40 @@ def test_valid_sheet_resolves_relative_paths(data_dir):
     ("rows", "columns", "message"),
     [
         ([["001", "a_flair.nii.gz"]], ("id", "flair"), r"lacks the column\(s\) subject"),
-        ([["001", "a_flair.nii.gz", "x"]], ("subject", "flair", "scanner"), r"unknown column\(s\) scanner"),
-        ([["001", "a_flair.nii.gz"], ["001", "b_flair.nii.gz"]], ("subject", "flair"), "appears on lines 2 and 3"),
+        (
+            [["001", "a_flair.nii.gz", "x"]],
+            ("subject", "flair", "scanner"),
+            r"unknown column\(s\) scanner",
+        ),
+        (
+            [["001", "a_flair.nii.gz"], ["001", "b_flair.nii.gz"]],
+            ("subject", "flair"),
+            "appears on lines 2 and 3",
+        ),
         ([["sub-01", "a_flair.nii.gz"]], ("subject", "flair"), "other than letters and digits"),
         ([["001", "", ""]], ("subject", "flair", "t1"), "neither a FLAIR nor a T1w"),
         ([["001", "missing.nii.gz"]], ("subject", "flair"), "does not exist"),
-        ([["001", "a_flair.nii.gz", "Alzheimer"]], ("subject", "flair", "diagnosis"), "not one of CN, MCI, AD"),
-        ([["001", "a_flair.nii.gz", "seventy"]], ("subject", "flair", "age"), "not a non-negative number"),
-        ([["001", "a_flair.nii.gz", "-2"]], ("subject", "flair", "reference_wmh_ml"), "not a non-negative"),
+        (
+            [["001", "a_flair.nii.gz", "Alzheimer"]],
+            ("subject", "flair", "diagnosis"),
+            "not one of CN, MCI, AD",
+        ),
+        (
+            [["001", "a_flair.nii.gz", "seventy"]],
+            ("subject", "flair", "age"),
+            "not a non-negative number",
+        ),
+        (
+            [["001", "a_flair.nii.gz", "-2"]],
+            ("subject", "flair", "reference_wmh_ml"),
+            "not a non-negative",
+        ),
         ([["001", "a_flair.nii.gz", "female"]], ("subject", "flair", "sex"), "not M or F"),
-        ([["001", "a_flair.nii.gz", "validation"]], ("subject", "flair", "split"), "not train or test"),
+        (
+            [["001", "a_flair.nii.gz", "validation"]],
+            ("subject", "flair", "split"),
+            "not train or test",
+        ),
     ],
 )
 def test_bad_sheets_name_subject_and_fix(data_dir, rows, columns, message):
@@ -62,11 +110,13 @@ def test_path_escaping_the_dataset_root_is_refused(data_dir, tmp_path_factory):
     path = sheet(data_dir, [["001", str(outside)]], ("subject", "flair"))
     with pytest.raises(InputError, match="outside the dataset root"):
         load_samplesheet(path, allowed_root=data_dir)
-    relative_escape = sheet(data_dir, [["001", "../" + outside.parent.name + "/x_flair.nii.gz"]], ("subject", "flair"))
+    relative_escape = sheet(
+        data_dir, [["001", "../" + outside.parent.name + "/x_flair.nii.gz"]], ("subject", "flair")
+    )
     with pytest.raises(InputError, match="outside the dataset root"):
         load_samplesheet(relative_escape, allowed_root=data_dir)
 
 
 def test_missing_sheet_explains_the_demo(tmp_path):
-    with pytest.raises(InputError, match="leave it empty for the demo"):
+    with pytest.raises(InputError, match="empty runs the demo"):
         load_samplesheet(tmp_path / "none.tsv")

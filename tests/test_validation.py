@@ -7,7 +7,10 @@ from wmhmap.validation import validate_subject
 
 
 def save(path, data, affine=None, dtype=np.float32):
-    nib.save(nib.Nifti1Image(np.asarray(data).astype(dtype), np.eye(4) if affine is None else affine), path)
+    nib.save(
+        nib.Nifti1Image(np.asarray(data).astype(dtype), np.eye(4) if affine is None else affine),
+        path,
+    )
     return str(path)
 
 
@@ -32,25 +35,33 @@ def test_valid_subject_report(subject):
 
 
 def test_empty_mask_is_valid(subject, tmp_path):
-    subject["lesion_mask"] = save(tmp_path / "empty.nii.gz", np.zeros((20, 20, 10)), np.diag([1, 1, 3, 1]), np.uint8)
+    subject["lesion_mask"] = save(
+        tmp_path / "empty.nii.gz", np.zeros((20, 20, 10)), np.diag([1, 1, 3, 1]), np.uint8
+    )
     assert validate_subject(subject)["lesion_mask"]["lesion_voxels"] == 0
 
 
 def test_t1_and_flair_that_do_not_overlap(subject, tmp_path):
     far = np.eye(4)
     far[:3, 3] = 500
-    subject["t1"] = save(tmp_path / "far.nii.gz", np.random.default_rng(2).random((30, 30, 30)), far)
-    with pytest.raises(InputError, match="share only 0%.*subject 007|subject 007.*share only 0%"):
+    subject["t1"] = save(
+        tmp_path / "far.nii.gz", np.random.default_rng(2).random((30, 30, 30)), far
+    )
+    with pytest.raises(InputError, match=r"subject 007.*share only 0%"):
         validate_subject(subject)
 
 
 def test_probability_map_as_mask_is_refused(subject, tmp_path):
-    subject["lesion_mask"] = save(tmp_path / "prob.nii.gz", np.full((20, 20, 10), 0.3), np.diag([1, 1, 3, 1]))
+    subject["lesion_mask"] = save(
+        tmp_path / "prob.nii.gz", np.full((20, 20, 10), 0.3), np.diag([1, 1, 3, 1])
+    )
     with pytest.raises(InputError, match="threshold a probability map"):
         validate_subject(subject)
 
 
 def test_mask_on_another_grid_is_refused(subject, tmp_path):
-    subject["lesion_mask"] = save(tmp_path / "t1grid.nii.gz", np.zeros((30, 30, 30)), None, np.uint8)
+    subject["lesion_mask"] = save(
+        tmp_path / "t1grid.nii.gz", np.zeros((30, 30, 30)), None, np.uint8
+    )
     with pytest.raises(InputError, match="differs from the FLAIR grid"):
         validate_subject(subject)

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO
 
 pytestmark = pytest.mark.workflow
@@ -40,7 +39,10 @@ def extra_config(tmp_path: Path, name: str, content: dict) -> str:
 
 @pytest.fixture(scope="session")
 def results(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("workflow") / "results"
+    # WMHMAP_WORKFLOW_RESULTS=<folder> keeps the run between sessions (development):
+    # Snakemake then redoes only what changed.
+    kept = os.environ.get("WMHMAP_WORKFLOW_RESULTS")
+    root = Path(kept).resolve() if kept else tmp_path_factory.mktemp("workflow") / "results"
     done = snakemake("--config", f"results={root}")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     return root
@@ -59,7 +61,12 @@ def test_every_subject_is_preprocessed_onto_its_flair_grid(results):
         assert "".join(nib.aff2axcodes(flair.affine)) == "RAS"
         assert t1.shape == flair.shape and np.allclose(t1.affine, flair.affine)
         data = np.asarray(flair.dataobj)
-        assert data.min() == 0.0 and data.max() == 1.0
+        # 0th-98th brain percentile -> [0, 1]; only the top is left unclipped, and the
+        # brightest voxels are this subject's planted lesions
+        assert data.min() == 0.0 and 1.0 < data.max() < 3.0
+        reference = anat / f"sub-{s}_label-WMH_desc-reference_mask.nii.gz"
+        lesions = np.asarray(nib.load(reference).dataobj)
+        assert np.median(data[lesions == 1]) > 1.0 > np.percentile(data[data > 0], 90)
         regions = np.asarray(nib.load(anat / f"sub-{s}_desc-atlas_dseg.nii.gz").dataobj)
         assert regions.shape == flair.shape and set(np.unique(regions)) == set(range(35))
 
@@ -78,11 +85,17 @@ def test_nnunet_datasets_follow_nnunets_layout(results):
     train = sorted(sheet[sheet.split == "train"].subject)
     cases = sorted(f"{s}_{m}" for s in train for m in ("FLAIR", "T1w"))
     assert meta["numTraining"] == len(cases) == 8
-    assert sorted(p.name for p in (raw / "imagesTr").iterdir()) == [f"{c}_0000.nii.gz" for c in cases]
+    assert sorted(p.name for p in (raw / "imagesTr").iterdir()) == [
+        f"{c}_0000.nii.gz" for c in cases
+    ]
     assert meta["labels"] == {"background": 0, "WMH": 1}
-    region_meta = json.loads((results / "nnunet/raw/Dataset502_WMHRegions/dataset.json").read_text())
+    region_meta = json.loads(
+        (results / "nnunet/raw/Dataset502_WMHRegions/dataset.json").read_text()
+    )
     assert len(region_meta["labels"]) == 35
-    splits = json.loads((results / "nnunet/preprocessed/Dataset501_WMHLesion/splits_final.json").read_text())
+    splits = json.loads(
+        (results / "nnunet/preprocessed/Dataset501_WMHLesion/splits_final.json").read_text()
+    )
     assert len(splits) == 2
     for split in splits:
         val_subjects = {c.rsplit("_", 1)[0] for c in split["val"]}
@@ -97,7 +110,9 @@ def test_one_training_job_per_fold_and_model(results):
         folder = models / dataset / "nnUNetTrainerShortEpochs__nnUNetPlansCPU__3d_fullres"
         assert sorted(p.name for p in folder.glob("fold_*")) == ["fold_0", "fold_1"]
         assert all((folder / f"fold_{k}" / "checkpoint_final.pth").is_file() for k in (0, 1))
-        logs = sorted((results / "logs" / "train_nnunet_fold").glob(f"dataset-{dataset}_fold-*.log"))
+        logs = sorted(
+            (results / "logs" / "train_nnunet_fold").glob(f"dataset-{dataset}_fold-*.log")
+        )
         assert len(logs) == 2
 
 
@@ -126,7 +141,10 @@ def test_a_subject_missing_t1w_is_segmented_from_flair_and_flagged(results):
     configure(results / "nnunet")
     from wmhmap.nnunet.inference import load_model, segment
 
-    folder = results / "nnunet/models/Dataset501_WMHLesion/nnUNetTrainerShortEpochs__nnUNetPlansCPU__3d_fullres"
+    folder = (
+        results
+        / "nnunet/models/Dataset501_WMHLesion/nnUNetTrainerShortEpochs__nnUNetPlansCPU__3d_fullres"
+    )
     model = load_model(folder, device="cpu")
     flair = nib.load(results / "sub-demo001/anat/sub-demo001_desc-preproc_FLAIR.nii.gz")
     result = segment(model, {"FLAIR": flair}, fusion="mean", per_fold=True, subject="demo001")
@@ -138,11 +156,27 @@ def test_a_subject_missing_t1w_is_segmented_from_flair_and_flagged(results):
 
 def test_inference_only_from_exported_zips_reproduces_the_masks(results, tmp_path):
     export = results / "nnunet" / "export"
-    zips = {m: export / f"{d}.zip" for m, d in (("lesion", "Dataset501_WMHLesion"), ("region", "Dataset502_WMHRegions"))}
+    zips = {
+        m: export / f"{d}.zip"
+        for m, d in (("lesion", "Dataset501_WMHLesion"), ("region", "Dataset502_WMHRegions"))
+    }
     for z in zips.values():
         assert z.is_file() and (z.parent / f"{z.name}.sha256").is_file()
-    before = {s: np.asarray(nib.load(results / f"sub-{s}/anat/sub-{s}_desc-wmh_mask.nii.gz").dataobj) for s in subjects(results)}
-    cfg = extra_config(tmp_path, "pretrained.yaml", {"models": {m: {"dataset_id": 501 if m == "lesion" else 502, "pretrained": str(z)} for m, z in zips.items()}})
+    before = {
+        s: np.asarray(nib.load(results / f"sub-{s}/anat/sub-{s}_desc-wmh_mask.nii.gz").dataobj)
+        for s in subjects(results)
+    }
+    cfg = extra_config(
+        tmp_path,
+        "pretrained.yaml",
+        {
+            "models": {
+                m: {"dataset_id": 501 if m == "lesion" else 502, "pretrained": str(z)}
+                for m, z in zips.items()
+            }
+        },
+    )
+    shutil.rmtree(results / "nnunet" / "installed", ignore_errors=True)  # kept results
     args = ("--configfile", "config/tests.yaml", cfg, "--config", f"results={results}")
     dry = snakemake(*args, "-n", "--forcerun", "segment_wmh", "segment_regions")
     assert dry.returncode == 0, dry.stderr[-3000:]
@@ -168,8 +202,24 @@ def test_a_tampered_model_zip_is_refused(results, tmp_path):
         fh.seek(200)
         fh.write(bytes([byte[0] ^ 0xFF]))
     other = tmp_path / "results"
-    cfg = extra_config(tmp_path, "tampered.yaml", {"results": str(other), "models": {"lesion": {"dataset_id": 501, "pretrained": str(tampered)}}})
-    run = snakemake("--configfile", "config/tests.yaml", cfg, str(other / "nnunet" / "installed" / "lesion.sha256"))
+    cfg = extra_config(
+        tmp_path,
+        "tampered.yaml",
+        {
+            "results": str(other),
+            "models": {"lesion": {"dataset_id": 501, "pretrained": str(tampered)}},
+        },
+    )
+    run = snakemake(
+        "--configfile",
+        "config/tests.yaml",
+        cfg,
+        "--",  # end of --configfile's list: what follows is the target
+        str(other / "nnunet" / "installed" / "lesion.sha256"),
+    )
     assert run.returncode != 0
-    assert "checksum" in run.stdout + run.stderr and "differs from the expected" in run.stdout + run.stderr
+    assert (
+        "checksum" in run.stdout + run.stderr
+        and "differs from the expected" in run.stdout + run.stderr
+    )
     assert not (other / "nnunet" / "installed" / "lesion.sha256").exists()

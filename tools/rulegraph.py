@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Render `snakemake --rulegraph` as a Mermaid flowchart and refresh it in README.md.
 
-    python tools/rulegraph.py           # rewrite the block between the README markers
-    python tools/rulegraph.py --check   # exit 1 if the README's graph is out of date
+python tools/rulegraph.py           # rewrite the block between the README markers
+python tools/rulegraph.py --check   # exit 1 if the README's graph is out of date
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ def dot_rulegraph() -> str:
     snakemake = Path(sys.executable).with_name("snakemake")
     return subprocess.run(
         [str(snakemake), "--rulegraph", "--configfile", "config/tests.yaml", "--quiet", "all"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
 
@@ -28,7 +31,10 @@ def mermaid(dot: str) -> str:
     nodes = dict(re.findall(r'^\s*(\d+)\[label = "([^"]+)"', dot, flags=re.M))
     edges = re.findall(r"^\s*(\d+) -> (\d+)", dot, flags=re.M)
     lines = ["```mermaid", "flowchart TB"]
-    lines += [f"    {nodes[a]} --> {nodes[b]}" for a, b in sorted(edges, key=lambda e: (nodes[e[0]], nodes[e[1]]))]
+    lines += [
+        f"    {nodes[a]} --> {nodes[b]}"
+        for a, b in sorted(edges, key=lambda e: (nodes[e[0]], nodes[e[1]]))
+    ]
     lines.append("```")
     return "\n".join(lines)
 

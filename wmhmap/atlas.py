@@ -208,7 +208,8 @@ def propagate_atlas(
         )
         quality.update({f"tissue_{k}": v for k, v in tissue_means.items()})
 
-    chain = [final] if subject_to_reference is None else [final, subject_to_reference]
+    # reference point -> subject point -> atlas point (see apply_linear)
+    chain = [final] if subject_to_reference is None else [subject_to_reference, final]
     labels = apply_linear(atlas.labels, reference, chain, interpolation="label")
     brain_ref = apply_linear(atlas.brain_mask, reference, chain, interpolation="label")
     wm_ref = apply_linear(atlas.white_matter, reference, chain, interpolation="label")
@@ -233,19 +234,3 @@ def propagate_atlas(
         atlas_to_subject=final,
         quality=quality,
     )
-
-
-def region_dice(
-    predicted: npt.ArrayLike, reference: npt.ArrayLike, ids: npt.ArrayLike
-) -> npt.NDArray[np.float64]:
-    """Dice per region id, in one pass (NaN where a region is in neither map)."""
-    p = np.asarray(predicted, dtype=np.int64).ravel()
-    r = np.asarray(reference, dtype=np.int64).ravel()
-    ids_arr = np.asarray(ids, dtype=np.int64)
-    n = int(max(p.max(initial=0), r.max(initial=0), ids_arr.max(initial=0))) + 1
-    both = np.bincount(p[p == r], minlength=n)
-    size_p = np.bincount(p, minlength=n)
-    size_r = np.bincount(r, minlength=n)
-    denom = (size_p + size_r)[ids_arr].astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, 2.0 * both[ids_arr] / denom, np.nan)

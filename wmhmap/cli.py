@@ -6,6 +6,8 @@ build-atlas   merge a JHU type II label map into the 34 regions
 validate      check a sample sheet (and optionally every image in it)
 loads         regional lesion loads of one lesion mask + region map
 evaluate      WMH-challenge metrics of one prediction against a reference
+export-model  export a trained nnU-Net model as a zip with its sha256
+import-model  verify a model zip's sha256 and install it into an nnU-Net folder
 """
 
 from __future__ import annotations
@@ -33,8 +35,11 @@ def _build_atlas(args: argparse.Namespace) -> int:
     merged = build_atlas_labels(labels, table, file=args.labels)
     save_image(merged, args.output)
     found = sorted(int(v) for v in np.unique(merged.dataobj) if v)
-    print(f"wrote {args.output}: {len(found)} regions ({found[0]}..{found[-1]})" if found else
-          f"wrote {args.output}: no region labels found")
+    print(
+        f"wrote {args.output}: {len(found)} regions ({found[0]}..{found[-1]})"
+        if found
+        else f"wrote {args.output}: no region labels found"
+    )
     return 0
 
 
@@ -56,7 +61,9 @@ def _loads(args: argparse.Namespace) -> int:
     from wmhmap.regions import load_region_table
 
     table = load_region_table(args.table)
-    long = regional_loads_from_files(args.lesion, args.regions, table, subject=args.subject, icv_mm3=args.icv_mm3)
+    long = regional_loads_from_files(
+        args.lesion, args.regions, table, subject=args.subject, icv_mm3=args.icv_mm3
+    )
     summary = summarize_loads(long, icv_mm3=args.icv_mm3)
     if args.output:
         write_loads_tsv(long, args.output)
@@ -75,21 +82,62 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_model(args: argparse.Namespace) -> int:
+    from wmhmap.nnunet.env import configure
+
+    configure(args.nnunet_root)
+    from wmhmap.nnunet.inference import available_folds
+    from wmhmap.nnunet.sharing import export_model
+    from wmhmap.nnunet.training import model_folder
+
+    folder = model_folder(
+        args.nnunet_root.resolve() / "models",
+        args.dataset,
+        args.trainer,
+        args.plans,
+        args.configuration,
+    )
+    folds = tuple(args.folds) if args.folds else tuple(available_folds(folder))
+    digest = export_model(folder, args.output, folds=folds)
+    print(f"wrote {args.output} (folds {', '.join(map(str, folds))}) sha256 {digest}")
+    return 0
+
+
+def _import_model(args: argparse.Namespace) -> int:
+    from wmhmap.nnunet.env import configure
+
+    folders = configure(args.nnunet_root)
+    from wmhmap.nnunet.sharing import install_model
+
+    installed = install_model(args.zip, args.sha256)
+    for name in installed:
+        print(f"installed {folders.results / name}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wmhmap", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="wmhmap", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"wmhmap {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("build-atlas", help="merge a JHU type II label map into the 34 regions")
     p.add_argument("--labels", required=True, type=Path, help="JHU_MNI_SS_WMPM_Type-II.nii.gz")
-    p.add_argument("--output", required=True, type=Path, help="merged 34-region label map (.nii.gz)")
-    p.add_argument("--table", type=Path, default=None, help="region table TSV (default: the refined JHU table)")
+    p.add_argument(
+        "--output", required=True, type=Path, help="merged 34-region label map (.nii.gz)"
+    )
+    p.add_argument(
+        "--table", type=Path, default=None, help="region table TSV (default: the refined JHU table)"
+    )
     p.set_defaults(func=_build_atlas)
 
     p = sub.add_parser("validate", help="check a sample sheet (and its images)")
     p.add_argument("samplesheet", type=Path)
     p.add_argument("--images", action="store_true", help="also read and check every image")
-    p.add_argument("--dataset-root", type=Path, default=None, help="refuse paths outside this folder")
+    p.add_argument(
+        "--dataset-root", type=Path, default=None, help="refuse paths outside this folder"
+    )
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("loads", help="regional lesion loads of one subject")
@@ -97,15 +145,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--regions", required=True, type=Path, help="region label map on the same grid")
     p.add_argument("--table", type=Path, default=None, help="region table TSV")
     p.add_argument("--subject", default="subject")
-    p.add_argument("--icv-mm3", type=float, default=None, help="intracranial volume for normalised loads")
+    p.add_argument(
+        "--icv-mm3", type=float, default=None, help="intracranial volume for normalised loads"
+    )
     p.add_argument("--output", type=Path, default=None, help="write the long table as TSV")
     p.set_defaults(func=_loads)
 
-    p = sub.add_parser("evaluate", help="Dice, HD95, AVD, lesion recall and F1 (MICCAI 2017 WMH challenge)")
-    p.add_argument("--reference", required=True, type=Path, help="reference mask (1 = WMH, 2 = other pathology)")
-    p.add_argument("--prediction", required=True, type=Path, help="predicted mask or probability map")
+    p = sub.add_parser(
+        "evaluate", help="Dice, HD95, AVD, lesion recall and F1 (MICCAI 2017 WMH challenge)"
+    )
+    p.add_argument(
+        "--reference",
+        required=True,
+        type=Path,
+        help="reference mask (1 = WMH, 2 = other pathology)",
+    )
+    p.add_argument(
+        "--prediction", required=True, type=Path, help="predicted mask or probability map"
+    )
     p.add_argument("--subject", default=None)
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("export-model", help="export a trained nnU-Net model (zip + sha256)")
+    p.add_argument("--dataset", required=True, help="e.g. Dataset501_WMHLesion")
+    p.add_argument("--output", required=True, type=Path, help="zip to write")
+    p.add_argument("--nnunet-root", type=Path, default=Path("results/nnunet"))
+    p.add_argument("--trainer", default="nnUNetTrainerShortEpochs")
+    p.add_argument("--plans", default="nnUNetPlansCPU")
+    p.add_argument("--configuration", default="2d")
+    p.add_argument("--folds", type=int, nargs="*", help="default: every trained fold")
+    p.set_defaults(func=_export_model)
+
+    p = sub.add_parser("import-model", help="verify a model zip's sha256 and install it")
+    p.add_argument("zip", type=Path)
+    p.add_argument("--sha256", default=None, help="expected checksum (default: <zip>.sha256)")
+    p.add_argument("--nnunet-root", type=Path, default=Path("results/nnunet"))
+    p.set_defaults(func=_import_model)
     return parser
 
 

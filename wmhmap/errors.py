@@ -17,9 +17,9 @@ class InputError(WmhmapError):
 
     Examples
     --------
-    >>> str(InputError("image is 4-D (shape 10x10x10x3), expected 3-D",
-    ...                subject="001", file="a.nii.gz", fix="pass one volume"))
-    'subject 001, file a.nii.gz: image is 4-D (shape 10x10x10x3), expected 3-D. Fix: pass one volume.'
+    >>> str(InputError("image is 4-D, expected 3-D", subject="001", file="a.nii.gz",
+    ...                fix="pass one volume"))
+    'subject 001, file a.nii.gz: image is 4-D, expected 3-D. Fix: pass one volume.'
     """
 
     def __init__(

@@ -74,7 +74,7 @@ def load_image(
         )
     try:
         img = nib.load(str(path))
-        data = np.asanyarray(img.dataobj)
+        data = np.asanyarray(img.dataobj)  # type: ignore[attr-defined]
     except (
         EOFError,
         OSError,

@@ -38,7 +38,10 @@ def rule_script(log_path: str, threads: int = 1, name: str = "wmhmap") -> Iterat
     with open(log_path, "w", buffering=1) as fh:
         sys.stdout = sys.stderr = fh
         logging.basicConfig(
-            stream=fh, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
+            stream=fh,
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(message)s",
+            force=True,
         )
         logger = logging.getLogger(name)
         try:

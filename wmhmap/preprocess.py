@@ -104,7 +104,8 @@ class LinearTransform:
         return cls.from_ants(ants.read_transform(str(path)))
 
     def inverse(self) -> LinearTransform:
-        return LinearTransform(np.linalg.inv(self.matrix_ras), dict(self.metadata))
+        inverse = np.asarray(np.linalg.inv(self.matrix_ras), dtype=np.float64)
+        return LinearTransform(inverse, dict(self.metadata))
 
     def rotation_deg(self) -> float:
         """Rotation angle (degrees) of the matrix's orthogonal part."""
@@ -236,10 +237,12 @@ def apply_linear(
 ) -> nib.Nifti1Image:
     """Resample ``moving`` onto ``reference``'s grid through a chain of transforms (ANTs).
 
-    ``transforms`` compose like point mappings: a reference-grid point x is sent to
-    ``transforms[0](transforms[1](...(x)))`` -- the order of antsApplyTransforms' ``-t``
-    list. List the transform nearest to ``moving`` first, e.g. ``[atlas_to_t1,
-    t1_to_flair]`` carries atlas labels onto the FLAIR grid in one resampling.
+    Each transform maps reference-side points to moving-side points (what ANTs
+    registration returns for fixed=reference, moving=moving). They chain in list order,
+    as antsApplyTransforms' ``-t`` list does for points (measured, see the tests): a
+    reference-grid point x samples ``moving`` at ``transforms[-1](...transforms[0](x))``.
+    List the transform nearest to ``reference`` first, e.g. ``[flair_to_t1,
+    t1_to_atlas]`` carries atlas labels onto the FLAIR grid in one resampling.
 
     ``interpolation`` is ``linear``, ``bspline``, ``nearest`` or ``label`` (ANTs'
     ``genericLabel``: each label is smoothed and the most likely label wins, which

@@ -49,17 +49,29 @@ def label_overlay_figure(
     axes = fig.subplots(1, n_axial + 2)
     present = lab > 0
     views = [(2, k) for k in _slices(present, 2, n_axial)]
-    views += [(1, _slices(present, 1, 1)[0]), (0, _slices(present, 0, 1)[0] if present.any() else lab.shape[0] // 2)]
+    views += [
+        (1, _slices(present, 1, 1)[0]),
+        (0, _slices(present, 0, 1)[0] if present.any() else lab.shape[0] // 2),
+    ]
+
+    def cut(volume: npt.NDArray[np.generic], axis: int, k: int) -> npt.NDArray[np.generic]:
+        return np.take(volume, k, axis=axis).T
+
     for ax, (axis, k) in zip(axes, views, strict=True):
-        sl = [slice(None)] * 3
-        sl[axis] = slice(k, k + 1)
-        two_d = lambda a: np.squeeze(a[tuple(sl)]).T  # noqa: E731
         aspect = {2: sy / sx, 1: sz / sx, 0: sz / sy}[axis]
-        ax.imshow(two_d(data), cmap="gray", vmin=0, vmax=vmax, origin="lower", aspect=aspect)
-        masked = np.ma.masked_equal(two_d(lab), 0)
-        ax.imshow(masked, cmap=cmap, alpha=0.45, origin="lower", aspect=aspect, interpolation="nearest", vmin=1, vmax=max(int(lab.max()), 1))
-        if line is not None and two_d(line).any():
-            ax.contour(two_d(line).astype(float), levels=[0.5], colors="red", linewidths=0.6)
+        ax.imshow(cut(data, axis, k), cmap="gray", vmin=0, vmax=vmax, origin="lower", aspect=aspect)
+        ax.imshow(
+            np.ma.masked_equal(cut(lab, axis, k), 0),
+            cmap=cmap,
+            alpha=0.45,
+            origin="lower",
+            aspect=aspect,
+            interpolation="nearest",
+            vmin=1,
+            vmax=max(int(lab.max()), 1),
+        )
+        if line is not None and cut(line, axis, k).any():
+            ax.contour(cut(line, axis, k).astype(float), levels=[0.5], colors="red", linewidths=0.6)
         ax.set_title(f"{'xyz'[axis]} = {k}", fontsize=8)
         ax.set_axis_off()
     if title:

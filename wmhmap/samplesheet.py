@@ -27,7 +27,11 @@ MODALITY_COLUMNS = {"FLAIR": "flair", "T1w": "t1"}
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() in {"", "n/a", "NA"}
+    return (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or str(value).strip() in {"", "n/a", "NA"}
+    )
 
 
 def read_samplesheet(path: str | Path) -> pd.DataFrame:
@@ -37,7 +41,7 @@ def read_samplesheet(path: str | Path) -> pd.DataFrame:
         raise InputError(
             "sample sheet not found",
             file=path,
-            fix="set `samplesheet:` in config/config.yaml to your TSV, or leave it empty for the demo",
+            fix="set `samplesheet:` in config/config.yaml to your TSV (empty runs the demo)",
         )
     try:
         df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
@@ -69,7 +73,8 @@ def validate_samplesheet(
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise InputError(
-            f"sample sheet lacks the column(s) {', '.join(missing)} (found: {', '.join(df.columns)})",
+            f"sample sheet lacks the column(s) {', '.join(missing)} "
+            f"(found: {', '.join(df.columns)})",
             file=file,
             fix="add a header line with at least: subject, flair, t1",
         )
@@ -97,7 +102,9 @@ def validate_samplesheet(
         line = int(i) + 2  # header is line 1
         sid = str(row["subject"])
         if not sid:
-            raise InputError(f"line {line}: empty subject id", file=file, fix="give every row an id")
+            raise InputError(
+                f"line {line}: empty subject id", file=file, fix="give every row an id"
+            )
         if not (sid.isascii() and sid.isalnum()):
             raise InputError(
                 f"line {line}: subject id {sid!r} holds characters other than letters and digits",
@@ -132,14 +139,14 @@ def validate_samplesheet(
                     f"{col} path {row[col]!r} lies outside the dataset root {root}",
                     subject=sid,
                     file=file,
-                    fix="keep every image under the dataset root or change `dataset_root` in the config",
+                    fix="keep every image under the dataset root, or change `dataset_root`",
                 )
             if check_files and not p.is_file():
                 raise InputError(
                     f"{col} image {p} does not exist",
                     subject=sid,
                     file=file,
-                    fix="correct the path (relative paths are relative to the sample sheet's folder)",
+                    fix="correct the path (relative paths start at the sample sheet's folder)",
                 )
             out.at[i, col] = str(p)
         dx = str(row["diagnosis"])
@@ -156,7 +163,10 @@ def validate_samplesheet(
         split = str(row["split"])
         if not _blank(split) and split not in ("train", "test"):
             raise InputError(
-                f"split {split!r} is not train or test", subject=sid, file=file, fix="use train or test"
+                f"split {split!r} is not train or test",
+                subject=sid,
+                file=file,
+                fix="use train or test",
             )
         for col in ("age", "reference_wmh_ml"):
             val = str(row[col])

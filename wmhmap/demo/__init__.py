@@ -14,7 +14,9 @@ def models_from_config(
     """Scanner, lesion and anatomy models of one site from the ``demo:`` config section."""
     t1 = tuple(float(v) for v in demo["t1_voxel_mm"])
     flair = tuple(float(v) for v in demo["flair_voxel_mm"])
-    profiles = scanner_profiles((t1[0], t1[1], t1[2]), (flair[0], flair[1], flair[2]), demo["n_sites"])
+    profiles = scanner_profiles(
+        (t1[0], t1[1], t1[2]), (flair[0], flair[1], flair[2]), demo["n_sites"]
+    )
     lesions = demo.get("lesions", {})
     defaults = LesionModel()
     lesion_model = LesionModel(

@@ -110,7 +110,9 @@ def _nilearn_data(name: str) -> nib.Nifti1Image:
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("nilearn is not installed; the demo needs its MNI152 template")
     path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
-    return nib.load(path)
+    img = nib.load(path)
+    assert isinstance(img, nib.Nifti1Image)
+    return img
 
 
 @functools.lru_cache(maxsize=1)
@@ -132,8 +134,12 @@ def load_template(margin_mm: int = 6) -> Template:
     affine[:3, 3] = nib.affines.apply_affine(affine, lo)
     t1, brain = t1[box], brain[box]
     # Stored as uint8 0..255; nilearn's loaders rescale each map by its maximum.
-    gm = np.asarray(_nilearn_data("mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz").dataobj, dtype=np.float32)
-    wm = np.asarray(_nilearn_data("mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz").dataobj, dtype=np.float32)
+    gm = np.asarray(
+        _nilearn_data("mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz").dataobj, dtype=np.float32
+    )
+    wm = np.asarray(
+        _nilearn_data("mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz").dataobj, dtype=np.float32
+    )
     gm = gm[box] / gm.max()
     wm = wm[box] / wm.max()
     gm = np.where(brain, gm, 0).astype(np.float32)

@@ -80,16 +80,23 @@ def demo_cohort(design: CohortDesign) -> pd.DataFrame:
             }
         )
     df = pd.DataFrame(rows)
-    # Stratified split: order subjects by a random key within (diagnosis, site)
-    # strata, then deal training places round-robin over the strata.
+    # Stratified split: within each diagnosis, deal places round-robin over the
+    # sites (random order inside a site), each diagnosis starting at a different
+    # site; then deal round-robin over the diagnoses. Diagnoses get equal shares
+    # and sites stay balanced both overall and within each diagnosis.
     df["_key"] = rng.random(n)
-    strata = [g.sort_values("_key").index.tolist() for _, g in df.groupby(["diagnosis", "site"])]
+    queues: list[list[int]] = []
+    for k, (_, by_dx) in enumerate(df.groupby("diagnosis", sort=False)):
+        sites = [g.sort_values("_key").index.tolist() for _, g in by_dx.groupby("site")]
+        sites = sites[k % len(sites) :] + sites[: k % len(sites)]
+        depth = max(len(members) for members in sites)
+        queues.append([m[d] for d in range(depth) for m in sites if d < len(m)])
     train: list[int] = []
     depth = 0
     while len(train) < design.n_train:
-        for members in strata:
-            if depth < len(members) and len(train) < design.n_train:
-                train.append(members[depth])
+        for queue in queues:
+            if depth < len(queue) and len(train) < design.n_train:
+                train.append(queue[depth])
         depth += 1
     df["split"] = "test"
     df.loc[train, "split"] = "train"
@@ -114,5 +121,16 @@ def samplesheet_with_references(
         rng = np.random.default_rng([seed, i, 7])
         references.append(round(reference_volume_ml(float(by_subject[subject]["wmh_ml"]), rng), 4))  # type: ignore[arg-type]
     sheet["reference_wmh_ml"] = references
-    columns = ["subject", "flair", "t1", "diagnosis", "site", "age", "sex", "reference_wmh_ml", "lesion_mask", "split"]
+    columns = [
+        "subject",
+        "flair",
+        "t1",
+        "diagnosis",
+        "site",
+        "age",
+        "sex",
+        "reference_wmh_ml",
+        "lesion_mask",
+        "split",
+    ]
     return sheet[columns]

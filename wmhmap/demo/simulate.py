@@ -100,7 +100,7 @@ def scanner_profiles(
     profiles = {}
     for i in range(n_sites):
         v = dict(variants[i % len(variants)])
-        scale = v.pop("flair_scale")
+        scale: tuple[float, float, float] = v.pop("flair_scale")  # type: ignore[assignment]
         flair = tuple(float(a * b) for a, b in zip(flair_voxel_mm, scale, strict=True))
         profiles[site_name(i)] = ScannerProfile(
             t1_voxel_mm=t1_voxel_mm,
@@ -213,7 +213,9 @@ class CoarseField:
         coarse_shape = tuple(int(np.ceil((s - 1) / step)) + 1 for s in shape)
         coarse_affine = affine.copy()
         coarse_affine[:3, :3] = affine[:3, :3] * step
-        coarse = self(_world_points(coarse_affine, (coarse_shape[0], coarse_shape[1], coarse_shape[2])))
+        coarse = self(
+            _world_points(coarse_affine, (coarse_shape[0], coarse_shape[1], coarse_shape[2]))
+        )
         idx = np.indices(shape, dtype=np.float32) / step
         return np.stack([ndi.map_coordinates(c, idx, order=1, mode="nearest") for c in coarse])
 
@@ -244,7 +246,10 @@ def _lesion_sites(template: Template, labels_key: bytes) -> _Sites:
 
     deep = by_region((template.wm > 0.85) & (dist > 6))
     fallback = by_region(template.wm > 0.6)
-    wm_centres = {rid: deep.get(rid, fallback.get(rid, np.empty(0, np.intp))) for rid in range(1, int(labels.max()) + 1)}
+    wm_centres = {
+        rid: deep.get(rid, fallback.get(rid, np.empty(0, np.intp)))
+        for rid in range(1, int(labels.max()) + 1)
+    }
     periventricular = by_region((template.wm > 0.5) & (dist >= 1) & (dist <= 5))
     centres, sigmas = [], []
     for side in (-1, 1):

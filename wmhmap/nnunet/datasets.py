@@ -74,7 +74,9 @@ def cases_for(subject: TrainingSubject, input_mode: str) -> list[Case]:
     present = [m for m in MODALITY_ORDER if m in subject.images]
     if input_mode == "single_channel":
         return [
-            Case(f"{subject.subject}_{m}", subject.subject, (Path(subject.images[m]),), subject.label)
+            Case(
+                f"{subject.subject}_{m}", subject.subject, (Path(subject.images[m]),), subject.label
+            )
             for m in present
         ]
     if len(present) < len(MODALITY_ORDER):
@@ -111,7 +113,9 @@ def region_labels(region_ids: Sequence[int]) -> dict[str, int]:
 
 
 def _checked_label(case: Case, allowed: set[int]) -> nib.Nifti1Image:
-    label = load_image(case.label, subject=case.subject, role="training label", dtype=None, allow_constant=True)
+    label = load_image(
+        case.label, subject=case.subject, role="training label", dtype=None, allow_constant=True
+    )
     values = set(np.unique(np.asarray(label.dataobj)).astype(int).tolist())
     if not values <= allowed:
         raise InputError(
@@ -149,7 +153,7 @@ def write_raw_dataset(
         for case in cases_for(subject, input_mode):
             label = _checked_label(case, allowed)
             for i, channel in enumerate(case.channels):
-                image = nib.load(channel)
+                image = load_image(channel, subject=case.subject, role="training image")
                 if not same_grid(image, label):
                     raise InputError(
                         "image and training label are on different grids",
@@ -199,7 +203,9 @@ def grouped_splits(
     """
     subjects = sorted(set(case_subjects.values()))
     if n_folds < 2:
-        raise InputError(f"{n_folds} folds: cross-validation needs at least 2", fix="set nnunet.folds >= 2")
+        raise InputError(
+            f"{n_folds} folds: cross-validation needs at least 2", fix="set nnunet.folds >= 2"
+        )
     if len(subjects) < n_folds:
         raise InputError(
             f"{len(subjects)} training subjects cannot fill {n_folds} folds",

@@ -73,3 +73,18 @@ def resolve_device(device: str) -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+LAYOUT = ("raw", "preprocessed", "models", "installed", "export")
+
+
+def root_of(path: str | Path) -> Path:
+    """The nnU-Net root holding ``path`` (the parent of its raw/preprocessed/models/... folder).
+
+    >>> str(root_of("results/nnunet/models/Dataset501_X/T__P__c/fold_0/checkpoint_final.pth"))
+    'results/nnunet'
+    """
+    for parent in Path(path).parents:
+        if parent.name in LAYOUT:
+            return parent.parent
+    raise ValueError(f"{path} is not inside an nnU-Net folder ({', '.join(LAYOUT)})")

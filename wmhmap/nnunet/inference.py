@@ -109,7 +109,11 @@ def load_model(
     plans_manager = PlansManager(json.loads((model_dir / "plans.json").read_text()))
     parameters, trainer_name, configuration, mirroring = [], None, None, None
     for fold in folds:
-        checkpoint = torch.load(model_dir / f"fold_{fold}" / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+        checkpoint = torch.load(
+            model_dir / f"fold_{fold}" / "checkpoint_final.pth",
+            map_location="cpu",
+            weights_only=False,
+        )
         if trainer_name is None:
             trainer_name = checkpoint["trainer_name"]
             configuration = checkpoint["init_args"]["configuration"]
@@ -137,7 +141,13 @@ def load_model(
         allow_tqdm=False,
     )
     predictor.manual_initialization(
-        network, plans_manager, configuration_manager, parameters, dataset_json, trainer_name, mirroring
+        network,
+        plans_manager,
+        configuration_manager,
+        parameters,
+        dataset_json,
+        trainer_name,
+        mirroring,
     )
     return LoadedModel(
         predictor=predictor,

@@ -75,11 +75,31 @@ def plan_and_preprocess(
     from nnunetv2.paths import nnUNet_preprocessed
     from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_dataset_name
 
-    extract_fingerprints([dataset_id], num_processes=processes, check_dataset_integrity=True, clean=True, verbose=False)
-    plan_experiments([dataset_id], gpu_memory_target_in_gb=gpu_memory_gb, overwrite_plans_name=plans_name)
-    plans_file = Path(str(nnUNet_preprocessed)) / maybe_convert_to_dataset_name(dataset_id) / f"{plans_name}.json"
+    extract_fingerprints(
+        [dataset_id],
+        num_processes=processes,
+        check_dataset_integrity=True,
+        clean=True,
+        verbose=False,
+    )
+    plan_experiments(
+        [dataset_id], gpu_memory_target_in_gb=gpu_memory_gb, overwrite_plans_name=plans_name
+    )
+    plans_file = (
+        Path(str(nnUNet_preprocessed))
+        / maybe_convert_to_dataset_name(dataset_id)
+        / f"{plans_name}.json"
+    )
     if overrides:
         plans = json.loads(plans_file.read_text())
-        plans_file.write_text(json.dumps(scale_down_plans(plans, configuration, overrides), indent=2))
-    preprocess([dataset_id], plans_identifier=plans_name, configurations=(configuration,), num_processes=(processes,), verbose=False)
+        plans_file.write_text(
+            json.dumps(scale_down_plans(plans, configuration, overrides), indent=2)
+        )
+    preprocess(
+        [dataset_id],
+        plans_identifier=plans_name,
+        configurations=(configuration,),
+        num_processes=(processes,),
+        verbose=False,
+    )
     return plans_file

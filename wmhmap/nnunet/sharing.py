@@ -1,7 +1,7 @@
 """Exporting and importing trained models as nnU-Net zips with a sha256 beside them.
 
-``export_model`` wraps nnU-Net's ``export_pretrained_model`` and writes
-``<zip>.sha256`` (``sha256sum`` format). ``install_model`` refuses a zip whose
+``export_model`` writes nnU-Net's zip layout and ``<zip>.sha256`` (``sha256sum``
+format). ``install_model`` refuses a zip whose
 checksum does not match, or whose members would land outside the target folder,
 before nnU-Net extracts it.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import zipfile
 from pathlib import Path
-from typing import Any
 
 from wmhmap.errors import InputError
 
@@ -37,14 +36,16 @@ def write_checksum(zip_path: Path) -> str:
 def verify_checksum(zip_path: Path, expected: str | None = None) -> str:
     """Check ``zip_path`` against ``expected`` or its ``.sha256`` file; return the digest."""
     if not zip_path.is_file():
-        raise InputError("model zip not found", file=zip_path, fix="check models.*.pretrained in the config")
+        raise InputError(
+            "model zip not found", file=zip_path, fix="check models.*.pretrained in the config"
+        )
     if expected is None:
         side = checksum_path(zip_path)
         if not side.is_file():
             raise InputError(
                 "model zip has no .sha256 file beside it",
                 file=zip_path,
-                fix=f"put the checksum from the model's publisher in {side.name} (sha256sum format), "
+                fix=f"put the publisher's checksum in {side.name} (sha256sum format), "
                 "or set models.<name>.sha256 in the config",
             )
         expected = side.read_text().split()[0]
@@ -76,47 +77,46 @@ def model_folders_in_zip(zip_path: Path) -> list[str]:
 
 
 def export_model(
-    dataset: str,
+    model_folder: Path,
     output: Path,
     *,
-    trainer: str,
-    plans: str,
-    configuration: str,
     folds: tuple[int, ...],
 ) -> str:
-    """nnU-Net's zip export of trained folds (final checkpoints only) plus its sha256.
+    """Zip trained folds in the layout of nnU-Net's ``nnUNetv2_export_model_to_zip``.
 
-    The zip appears only once complete; returns its sha256.
+    ``model_folder`` is ``<nnUNet_results>/DatasetXXX_Name/Trainer__Plans__config``.
+    Each fold contributes its final checkpoint, ``progress.png`` and, when the fold
+    was validated, ``validation/summary.json`` (nnU-Net's own exporter requires that
+    summary, which a workflow run with ``nnunet.validate: false`` does not produce).
+    The zip installs with ``nnUNetv2_install_pretrained_model_from_zip``; it appears
+    only once complete, and its sha256 is returned and written beside it.
     """
-    from nnunetv2.model_sharing.model_export import export_pretrained_model
-
     from wmhmap.imageio import atomic_path
 
-    with atomic_path(output) as tmp:
-        _export(export_pretrained_model, dataset, tmp, trainer, plans, configuration, folds)
+    model_folder = Path(model_folder)
+    results = model_folder.parent.parent
+    members: list[Path] = [
+        model_folder / name for name in ("plans.json", "dataset.json", "dataset_fingerprint.json")
+    ]
+    for fold in folds:
+        fold_dir = model_folder / f"fold_{fold}"
+        members.append(fold_dir / "checkpoint_final.pth")
+        members += [
+            fold_dir / optional
+            for optional in ("progress.png", "debug.json", "validation/summary.json")
+            if (fold_dir / optional).is_file()
+        ]
+    missing = [m for m in members if not m.is_file()]
+    if missing:
+        raise InputError(
+            f"cannot export the model: {len(missing)} file(s) missing, first {missing[0]}",
+            file=model_folder,
+            fix="train every fold to the end (checkpoint_final.pth) before exporting",
+        )
+    with atomic_path(output) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for member in members:
+            zf.write(member, member.relative_to(results).as_posix())
     return write_checksum(output)
-
-
-def _export(
-    export_pretrained_model: Any,
-    dataset: str,
-    output: Path,
-    trainer: str,
-    plans: str,
-    configuration: str,
-    folds: tuple[int, ...],
-) -> None:
-    export_pretrained_model(
-        dataset,
-        str(output),
-        configurations=(configuration,),
-        trainer=trainer,
-        plans_identifier=plans,
-        folds=folds,
-        strict=True,
-        save_checkpoints=("checkpoint_final.pth",),
-        export_crossval_predictions=False,
-    )
 
 
 def install_model(zip_path: Path, expected_sha256: str | None = None) -> list[str]:

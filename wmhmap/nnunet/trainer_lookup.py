@@ -19,7 +19,7 @@ def _wmhmap_trainers() -> Any:
     return module
 
 
-def find_trainer_class(name: str) -> type:
+def find_trainer_class(name: str) -> Any:
     """The trainer class called ``name``.
 
     Looks in wmhmap's trainers and at nnU-Net's default trainer first; only other
@@ -34,11 +34,11 @@ def find_trainer_class(name: str) -> type:
     if hasattr(ours, name):
         trainer = getattr(ours, name)
         assert issubclass(trainer, nnUNetTrainer)
-        return trainer  # type: ignore[no-any-return]
+        return trainer
     from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
 
     try:
-        return recursive_find_trainer_class_by_name(name)  # type: ignore[no-any-return]
+        return recursive_find_trainer_class_by_name(name)
     except (ImportError, RuntimeError) as exc:
         if "torchvision" in str(exc) or "timm" in str(exc) or "nms" in str(exc):
             raise WmhmapError(

@@ -12,7 +12,9 @@ from wmhmap.nnunet.trainer_lookup import find_trainer_class
 log = logging.getLogger(__name__)
 
 
-def write_splits(preprocessed_dataset: Path, raw_dataset_json: Path, n_folds: int, seed: int) -> Path:
+def write_splits(
+    preprocessed_dataset: Path, raw_dataset_json: Path, n_folds: int, seed: int
+) -> Path:
     """Write the subject-grouped ``splits_final.json`` nnU-Net trains from."""
     splits = grouped_splits(read_case_subjects(raw_dataset_json), n_folds, seed)
     path = preprocessed_dataset / "splits_final.json"
@@ -55,9 +57,12 @@ def train_fold(
     plans = json.loads((folder / f"{plans_name}.json").read_text())
     dataset_json = json.loads((folder / "dataset.json").read_text())
     trainer_class = find_trainer_class(trainer_name)
-    output = model_folder(
-        Path(str(nnUNet_results)), dataset, trainer_class.__name__, plans_name, configuration
-    ) / f"fold_{fold}"
+    output = (
+        model_folder(
+            Path(str(nnUNet_results)), dataset, trainer_class.__name__, plans_name, configuration
+        )
+        / f"fold_{fold}"
+    )
     latest = output / "checkpoint_latest.pth"
     resuming = resume and latest.is_file()
     plans["continue_training"] = resuming  # nnU-Net's trainer expects this flag in the plans
@@ -78,7 +83,9 @@ def train_fold(
         trainer,
         continue_training=resuming,
         validation_only=False,
-        pretrained_weights_file=None if resuming or pretrained_weights is None else str(pretrained_weights),
+        pretrained_weights_file=None
+        if resuming or pretrained_weights is None
+        else str(pretrained_weights),
     )
     assert Path(trainer.output_folder) == output, (trainer.output_folder, output)
     trainer.run_training()

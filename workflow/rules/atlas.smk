@@ -58,15 +58,15 @@ rule propagate_atlas_labels:
             subcategory="Atlas propagation",
             labels={"subject": "{subject}"},
         ),
-    params:
-        registration=config["registration"],
-    threads: 2
     log:
         log_path("propagate_atlas_labels", subject="{subject}"),
     benchmark:
         benchmark_path("propagate_atlas_labels", subject="{subject}")
     conda:
         "../envs/imaging.yaml"
+    threads: 2
+    params:
+        registration=config["registration"],
     script:
         "../scripts/propagate_atlas_labels.py"
 

@@ -40,7 +40,11 @@ def log_path(rule_name, **wildcards):
 
 
 def benchmark_path(rule_name, **wildcards):
-    return log_path(rule_name, **wildcards).replace(LOGS, BENCHMARKS, 1).replace(".log", ".tsv")
+    return (
+        log_path(rule_name, **wildcards)
+        .replace(LOGS, BENCHMARKS, 1)
+        .replace(".log", ".tsv")
+    )
 
 
 # ---------------------------------------------------------------- the cohort
@@ -219,11 +223,14 @@ def preprocessed_images():
 
 def final_targets():
     return [
+        *([f"{DEMO_ROOT}/samplesheet.tsv"] if DEMO else []),
         *preprocessed_images(),
         *[bids(subject=s, desc="atlas", suffix="dseg") for s in SUBJECTS],
         f"{RESULTS}/group/registration_qc.tsv",
         *segmentation_outputs(),
         *exported_models(),
+        f"{RESULTS}/group/regional_loads_wide.tsv",
+        *evaluation_targets(),
     ]
 
 
@@ -340,7 +347,8 @@ def training_subject_table(wildcards):
         )
         table[s] = {
             "images": {
-                m: bids(subject=s, desc="preproc", suffix=m) for m in subject_modalities(s)
+                m: bids(subject=s, desc="preproc", suffix=m)
+                for m in subject_modalities(s)
             },
             "label": label,
         }
@@ -366,7 +374,9 @@ def segmentation_outputs():
 
 def exported_models():
     return [
-        f"{NNUNET_ROOT}/export/{nnunet_dataset(m)}.zip" for m in MODELS if not is_pretrained(m)
+        f"{NNUNET_ROOT}/export/{nnunet_dataset(m)}.zip"
+        for m in MODELS
+        if not is_pretrained(m)
     ]
 
 
@@ -384,7 +394,9 @@ def model_of_dataset(wildcards):
     for m in MODELS:
         if nnunet_dataset(m) == wildcards.dataset:
             return m
-    raise WorkflowError(f"{wildcards.dataset} is neither the lesion nor the region dataset")
+    raise WorkflowError(
+        f"{wildcards.dataset} is neither the lesion nor the region dataset"
+    )
 
 
 def input_mode_of_dataset(wildcards):
@@ -394,7 +406,9 @@ def input_mode_of_dataset(wildcards):
 def expert_mask(wildcards):
     path = SAMPLES.loc[wildcards.subject, "lesion_mask"]
     if not path:
-        raise WorkflowError(f"subject {wildcards.subject} has no lesion_mask in the sample sheet")
+        raise WorkflowError(
+            f"subject {wildcards.subject} has no lesion_mask in the sample sheet"
+        )
     return path
 
 
@@ -412,7 +426,10 @@ def pretrained_sha256(wildcards):
 
 def trained_checkpoints(wildcards):
     folder = f"{NNUNET_ROOT}/models/{wildcards.dataset}/{TRAINED_FOLDER}"
-    return [f"{folder}/fold_{k}/checkpoint_final.pth" for k in range(config["nnunet"]["folds"])]
+    return [
+        f"{folder}/fold_{k}/checkpoint_final.pth"
+        for k in range(config["nnunet"]["folds"])
+    ]
 
 
 def model_files(model):
@@ -426,7 +443,9 @@ def model_files(model):
 def _segmentation_inputs(model, wildcards):
     s = wildcards.subject
     return {
-        "images": [bids(subject=s, desc="preproc", suffix=m) for m in subject_modalities(s)],
+        "images": [
+            bids(subject=s, desc="preproc", suffix=m) for m in subject_modalities(s)
+        ],
         "model": model_files(model),
     }
 
@@ -437,3 +456,61 @@ def lesion_segmentation_inputs(wildcards):
 
 def region_segmentation_inputs(wildcards):
     return _segmentation_inputs("region", wildcards)
+
+
+# ---------------------------------------------------------------- loads and evaluation
+
+
+def loads_region_map(wildcards):
+    """The region map the loads use: the nnU-Net region model's, or the atlas's."""
+    desc = "regions" if config["loads"]["regions"] == "model" else "atlas"
+    return bids(subject=wildcards.subject, desc=desc, suffix="dseg")
+
+
+def evaluated_subjects():
+    """Held-out subjects with a reference mask (training subjects would flatter the model)."""
+    return [
+        s
+        for s in SUBJECTS
+        if SAMPLES.loc[s, "lesion_mask"] and SAMPLES.loc[s, "split"] != "train"
+    ]
+
+
+def reference_region_map(wildcards):
+    if not DEMO:
+        raise WorkflowError("reference region maps exist only for the demo cohort")
+    return demo_truth(wildcards.subject, "dseg", desc="truth")
+
+
+def evaluated_wmh_tables(wildcards):
+    return [
+        bids(
+            subject=s,
+            datatype="qc",
+            desc="wmhevaluation",
+            suffix="stats",
+            extension=".tsv",
+        )
+        for s in evaluated_subjects()
+    ]
+
+
+def evaluated_region_tables(wildcards):
+    if not DEMO:
+        return []
+    return [
+        bids(
+            subject=s,
+            datatype="qc",
+            desc="regionevaluation",
+            suffix="stats",
+            extension=".tsv",
+        )
+        for s in evaluated_subjects()
+    ]
+
+
+def evaluation_targets():
+    if not evaluated_subjects():
+        return []
+    return [f"{RESULTS}/group/evaluation/wmh_metrics_summary.tsv"]

@@ -28,15 +28,15 @@ rule simulate_demo_subject:
         lesion_mask=demo_truth("{subject}", "mask", label="WMH", desc="truth"),
         regions=demo_truth("{subject}", "dseg", desc="truth"),
         truth=demo_truth("{subject}", "stats", desc="truth", extension=".json"),
-    params:
-        subject=subject_row,
-        demo=config["demo"],
     log:
         log_path("simulate_demo_subject", subject="{subject}"),
     benchmark:
         benchmark_path("simulate_demo_subject", subject="{subject}")
     conda:
         "../envs/imaging.yaml"
+    params:
+        subject=subject_row,
+        demo=config["demo"],
     script:
         "../scripts/simulate_demo_subject.py"
 
@@ -44,15 +44,18 @@ rule simulate_demo_subject:
 rule write_demo_samplesheet:
     """Write the demo cohort's sample sheet, with reference WMH volumes."""
     input:
-        truth=expand(demo_truth("{subject}", "stats", desc="truth", extension=".json"), subject=SUBJECTS),
+        truth=expand(
+            demo_truth("{subject}", "stats", desc="truth", extension=".json"),
+            subject=SUBJECTS,
+        ),
     output:
         f"{DEMO_ROOT}/samplesheet.tsv",
-    params:
-        samples=SAMPLES,
-        seed=config["demo"]["seed"],
     log:
         log_path("write_demo_samplesheet"),
     conda:
         "../envs/imaging.yaml"
+    params:
+        samples=SAMPLES,
+        seed=config["demo"]["seed"],
     script:
         "../scripts/write_demo_samplesheet.py"

@@ -22,14 +22,14 @@ rule write_nnunet_dataset:
         unpack(training_inputs),
     output:
         directory(f"{NNUNET_ROOT}/raw/{{dataset}}"),
-    params:
-        subjects=training_subject_table,
-        model=model_of_dataset,
-        input_mode=input_mode_of_dataset,
     log:
         log_path("write_nnunet_dataset", dataset="{dataset}"),
     conda:
         "../envs/nnunet.yaml"
+    params:
+        subjects=training_subject_table,
+        model=model_of_dataset,
+        input_mode=input_mode_of_dataset,
     script:
         "../scripts/write_nnunet_dataset.py"
 
@@ -41,16 +41,15 @@ rule plan_nnunet:
     output:
         plans=f"{NNUNET_ROOT}/preprocessed/{{dataset}}/{config['nnunet']['plans']}.json",
         splits=f"{NNUNET_ROOT}/preprocessed/{{dataset}}/splits_final.json",
-    params:
-        nnunet=config["nnunet"],
-        root=NNUNET_ROOT,
-    threads: 2
     log:
         log_path("plan_nnunet", dataset="{dataset}"),
     benchmark:
         benchmark_path("plan_nnunet", dataset="{dataset}")
     conda:
         "../envs/nnunet.yaml"
+    threads: 2
+    params:
+        nnunet=config["nnunet"],
     script:
         "../scripts/plan_nnunet.py"
 
@@ -61,18 +60,17 @@ rule train_nnunet_fold:
         rules.plan_nnunet.output,
     output:
         f"{NNUNET_ROOT}/models/{{dataset}}/{TRAINED_FOLDER}/fold_{{fold}}/checkpoint_final.pth",
-    params:
-        nnunet=config["nnunet"],
-        root=NNUNET_ROOT,
-    threads: 2
-    resources:
-        gpu=gpu_resource(),
     log:
         log_path("train_nnunet_fold", dataset="{dataset}", fold="{fold}"),
     benchmark:
         benchmark_path("train_nnunet_fold", dataset="{dataset}", fold="{fold}")
     conda:
         "../envs/nnunet.yaml"
+    threads: 2
+    resources:
+        gpu=gpu_resource(),
+    params:
+        nnunet=config["nnunet"],
     script:
         "../scripts/train_nnunet_fold.py"
 
@@ -83,13 +81,12 @@ rule install_pretrained_model:
         zip=pretrained_zip,
     output:
         f"{NNUNET_ROOT}/installed/{{model}}.sha256",
-    params:
-        sha256=pretrained_sha256,
-        root=NNUNET_ROOT,
     log:
         log_path("install_pretrained_model", model="{model}"),
     conda:
         "../envs/nnunet.yaml"
+    params:
+        sha256=pretrained_sha256,
     script:
         "../scripts/install_pretrained_model.py"
 
@@ -99,26 +96,27 @@ rule segment_wmh:
     input:
         unpack(lesion_segmentation_inputs),
     output:
-        modalities=bids(subject="{subject}", label="WMH", desc="modalities", suffix="probseg"),
+        modalities=bids(
+            subject="{subject}", label="WMH", desc="modalities", suffix="probseg"
+        ),
         folds=bids(subject="{subject}", label="WMH", desc="folds", suffix="probseg"),
         probability=bids(subject="{subject}", label="WMH", suffix="probseg"),
         mask=bids(subject="{subject}", desc="wmh", suffix="mask"),
         sidecar=bids(subject="{subject}", desc="wmh", suffix="mask", extension=".json"),
-    params:
-        nnunet=config["nnunet"],
-        model=config["models"]["lesion"],
-        model_folder=trained_model_folder("lesion"),
-        root=NNUNET_ROOT,
-        images=subject_images,
-    threads: 2
-    resources:
-        gpu=gpu_resource(),
     log:
         log_path("segment_wmh", subject="{subject}"),
     benchmark:
         benchmark_path("segment_wmh", subject="{subject}")
     conda:
         "../envs/nnunet.yaml"
+    threads: 2
+    resources:
+        gpu=gpu_resource(),
+    params:
+        nnunet=config["nnunet"],
+        model=config["models"]["lesion"],
+        model_folder=trained_model_folder("lesion"),
+        images=subject_images,
     script:
         "../scripts/segment_subject.py"
 
@@ -130,22 +128,23 @@ rule segment_regions:
     output:
         modalities=bids(subject="{subject}", desc="regionsmodalities", suffix="dseg"),
         labels=bids(subject="{subject}", desc="regions", suffix="dseg"),
-        sidecar=bids(subject="{subject}", desc="regions", suffix="dseg", extension=".json"),
-    params:
-        nnunet=config["nnunet"],
-        model=config["models"]["region"],
-        model_folder=trained_model_folder("region"),
-        root=NNUNET_ROOT,
-        images=subject_images,
-    threads: 2
-    resources:
-        gpu=gpu_resource(),
+        sidecar=bids(
+            subject="{subject}", desc="regions", suffix="dseg", extension=".json"
+        ),
     log:
         log_path("segment_regions", subject="{subject}"),
     benchmark:
         benchmark_path("segment_regions", subject="{subject}")
     conda:
         "../envs/nnunet.yaml"
+    threads: 2
+    resources:
+        gpu=gpu_resource(),
+    params:
+        nnunet=config["nnunet"],
+        model=config["models"]["region"],
+        model_folder=trained_model_folder("region"),
+        images=subject_images,
     script:
         "../scripts/segment_subject.py"
 
@@ -157,13 +156,11 @@ rule export_nnunet_model:
     output:
         zip=f"{NNUNET_ROOT}/export/{{dataset}}.zip",
         sha256=f"{NNUNET_ROOT}/export/{{dataset}}.zip.sha256",
-    params:
-        nnunet=config["nnunet"],
-        root=NNUNET_ROOT,
-        folds=list(range(config["nnunet"]["folds"])),
     log:
         log_path("export_nnunet_model", dataset="{dataset}"),
     conda:
         "../envs/nnunet.yaml"
+    params:
+        folds=list(range(config["nnunet"]["folds"])),
     script:
         "../scripts/export_nnunet_model.py"

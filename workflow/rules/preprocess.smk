@@ -13,12 +13,12 @@ rule validate_subject_inputs:
             suffix="validation",
             extension=".json",
         ),
-    params:
-        row=subject_row,
     log:
         log_path("validate_subject_inputs", subject="{subject}"),
     conda:
         "../envs/imaging.yaml"
+    params:
+        row=subject_row,
     script:
         "../scripts/validate_subject_inputs.py"
 
@@ -30,15 +30,15 @@ rule correct_bias_n4:
         validation=validation_report,
     output:
         image=bids(subject="{subject}", desc="n4", suffix="{modality}"),
-    params:
-        n4=config["preprocess"]["n4"],
-    threads: 2
     log:
         log_path("correct_bias_n4", subject="{subject}", modality="{modality}"),
     benchmark:
         benchmark_path("correct_bias_n4", subject="{subject}", modality="{modality}")
     conda:
         "../envs/imaging.yaml"
+    threads: 2
+    params:
+        n4=config["preprocess"]["n4"],
     script:
         "../scripts/correct_bias_n4.py"
 
@@ -50,15 +50,15 @@ rule register_t1w_to_flair:
         flair=bids(subject="{subject}", desc="n4", suffix="FLAIR"),
     output:
         xfm=t1w_to_flair_xfm("{subject}"),
-    params:
-        rigid=config["preprocess"]["rigid"],
-    threads: 2
     log:
         log_path("register_t1w_to_flair", subject="{subject}"),
     benchmark:
         benchmark_path("register_t1w_to_flair", subject="{subject}")
     conda:
         "../envs/imaging.yaml"
+    threads: 2
+    params:
+        rigid=config["preprocess"]["rigid"],
     script:
         "../scripts/register_t1w_to_flair.py"
 
@@ -69,12 +69,12 @@ rule normalize_intensity:
         unpack(normalization_inputs),
     output:
         bids(subject="{subject}", desc="preproc", suffix="{modality}"),
-    params:
-        percentiles=config["preprocess"]["normalize_percentiles"],
-        dilation_mm=config["preprocess"]["brain_mask_dilation_mm"],
     log:
         log_path("normalize_intensity", subject="{subject}", modality="{modality}"),
     conda:
         "../envs/imaging.yaml"
+    params:
+        percentiles=config["preprocess"]["normalize_percentiles"],
+        dilation_mm=config["preprocess"]["brain_mask_dilation_mm"],
     script:
         "../scripts/normalize_intensity.py"

@@ -4,20 +4,11 @@ import sys
 def main(log):
     from pathlib import Path
 
-    from wmhmap.nnunet.env import configure
-
-    configure(snakemake.params.root)
     from wmhmap.nnunet.sharing import export_model
 
-    n = snakemake.params.nnunet
-    digest = export_model(
-        snakemake.wildcards.dataset,
-        Path(snakemake.output.zip),
-        trainer=n["trainer"],
-        plans=n["plans"],
-        configuration=n["configuration"],
-        folds=tuple(snakemake.params.folds),
-    )
+    # inputs are <model folder>/fold_<k>/checkpoint_final.pth
+    folder = Path(snakemake.input[0]).parent.parent
+    digest = export_model(folder, Path(snakemake.output.zip), folds=tuple(snakemake.params.folds))
     log.info("exported %s (sha256 %s)", snakemake.output.zip, digest)
 
 

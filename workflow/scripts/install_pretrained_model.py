@@ -4,9 +4,9 @@ import sys
 def main(log):
     from pathlib import Path
 
-    from wmhmap.nnunet.env import configure
+    from wmhmap.nnunet.env import configure, root_of
 
-    configure(snakemake.params.root)
+    configure(root_of(snakemake.output[0]))
     from wmhmap.imageio import atomic_open
     from wmhmap.nnunet.sharing import install_model, sha256_of
 

@@ -4,9 +4,9 @@ import sys
 def main(log):
     from pathlib import Path
 
-    from wmhmap.nnunet.env import configure
+    from wmhmap.nnunet.env import configure, root_of
 
-    folders = configure(snakemake.params.root, threads=snakemake.threads)
+    folders = configure(root_of(snakemake.output.plans), threads=snakemake.threads)
     from wmhmap.nnunet.plans import plan_and_preprocess
     from wmhmap.nnunet.training import write_splits
 

@@ -7,9 +7,9 @@ def main(log):
     import json
     from pathlib import Path
 
-    from wmhmap.nnunet.env import configure, resolve_device
+    from wmhmap.nnunet.env import configure, resolve_device, root_of
 
-    configure(snakemake.params.root, threads=snakemake.threads)
+    configure(root_of(snakemake.params.model_folder), threads=snakemake.threads)
     import nibabel as nib
     import numpy as np
 
@@ -64,6 +64,7 @@ def main(log):
         "fusion": cfg["fusion"],
         "modalities_used": result.used,
         "modalities_missing": result.missing,
+        "modalities_predicted": sorted(result.per_modality),
         "flagged": bool(result.missing),
         "modality_volumes": list(MODALITIES),
         "test_time_augmentation": n["tta"],

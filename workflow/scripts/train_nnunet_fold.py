@@ -4,9 +4,9 @@ import sys
 def main(log):
     from pathlib import Path
 
-    from wmhmap.nnunet.env import configure, resolve_device
+    from wmhmap.nnunet.env import configure, resolve_device, root_of
 
-    configure(snakemake.params.root, threads=snakemake.threads)
+    configure(root_of(snakemake.output[0]), threads=snakemake.threads)
     from wmhmap.nnunet.training import train_fold
 
     n = snakemake.params.nnunet

@@ -4,9 +4,9 @@ import sys
 def main(log):
     from pathlib import Path
 
-    from wmhmap.nnunet.env import configure
+    from wmhmap.nnunet.env import configure, root_of
 
-    configure(Path(snakemake.output[0]).parents[1], threads=snakemake.threads)
+    configure(root_of(snakemake.output[0]), threads=snakemake.threads)
     import nibabel as nib
     import numpy as np
 

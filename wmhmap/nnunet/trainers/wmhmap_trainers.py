@@ -8,7 +8,7 @@ import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 
-class nnUNetTrainerShortEpochs(nnUNetTrainer):  # noqa: N801 (nnU-Net's naming)
+class nnUNetTrainerShortEpochs(nnUNetTrainer):
     """nnU-Net's default trainer with short epochs: 25 training and 5 validation iterations.
 
     The one change: epoch length. A CPU training of a few minutes then still runs

@@ -1,0 +1,76 @@
+# Segmentation evaluation against reference masks (MICCAI 2017 WMH challenge metrics).
+
+
+rule evaluate_wmh_segmentation:
+    """Score a subject's WMH segmentations from FLAIR, T1w and both against its reference."""
+    input:
+        reference=bids(
+            subject="{subject}", label="WMH", desc="reference", suffix="mask"
+        ),
+        modalities=bids(
+            subject="{subject}", label="WMH", desc="modalities", suffix="probseg"
+        ),
+        sidecar=bids(subject="{subject}", desc="wmh", suffix="mask", extension=".json"),
+    output:
+        bids(
+            subject="{subject}",
+            datatype="qc",
+            desc="wmhevaluation",
+            suffix="stats",
+            extension=".tsv",
+        ),
+    log:
+        log_path("evaluate_wmh_segmentation", subject="{subject}"),
+    conda:
+        "../envs/imaging.yaml"
+    params:
+        row=subject_row,
+    script:
+        "../scripts/evaluate_wmh_segmentation.py"
+
+
+rule evaluate_region_segmentation:
+    """Region Dice of the region model (per modality, fused) and the atlas against truth."""
+    input:
+        reference=reference_region_map,
+        modalities=bids(subject="{subject}", desc="regionsmodalities", suffix="dseg"),
+        fused=bids(subject="{subject}", desc="regions", suffix="dseg"),
+        atlas=bids(subject="{subject}", desc="atlas", suffix="dseg"),
+        table=config["atlas"]["region_table"],
+    output:
+        bids(
+            subject="{subject}",
+            datatype="qc",
+            desc="regionevaluation",
+            suffix="stats",
+            extension=".tsv",
+        ),
+    log:
+        log_path("evaluate_region_segmentation", subject="{subject}"),
+    conda:
+        "../envs/imaging.yaml"
+    params:
+        row=subject_row,
+    script:
+        "../scripts/evaluate_region_segmentation.py"
+
+
+rule summarize_evaluation:
+    """Tables (mean ± SD per mode and site), Wilcoxon tests between modes, violin plots."""
+    input:
+        wmh=evaluated_wmh_tables,
+        regions=evaluated_region_tables,
+    output:
+        metrics=f"{RESULTS}/group/evaluation/wmh_metrics.tsv",
+        summary=f"{RESULTS}/group/evaluation/wmh_metrics_summary.tsv",
+        by_site=f"{RESULTS}/group/evaluation/wmh_metrics_by_site.tsv",
+        wilcoxon=f"{RESULTS}/group/evaluation/wmh_mode_comparison.tsv",
+        region_dice=f"{RESULTS}/group/evaluation/region_dice.tsv",
+        region_summary=f"{RESULTS}/group/evaluation/region_dice_summary.tsv",
+        figures=directory(f"{RESULTS}/group/evaluation/figures"),
+    log:
+        log_path("summarize_evaluation"),
+    conda:
+        "../envs/stats.yaml"
+    script:
+        "../scripts/summarize_evaluation.py"

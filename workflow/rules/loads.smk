@@ -1,0 +1,47 @@
+# Regional loads: the lesion mask times the region map, per subject and per cohort.
+
+
+rule compute_regional_loads:
+    """Lesion volume in each of the 34 regions, outside them and in total, for one subject."""
+    input:
+        lesions=bids(subject="{subject}", desc="wmh", suffix="mask"),
+        regions=loads_region_map,
+        brain=bids(subject="{subject}", desc="brain", suffix="mask"),
+        table=config["atlas"]["region_table"],
+    output:
+        bids(
+            subject="{subject}",
+            desc="regionalloads",
+            suffix="stats",
+            extension=".tsv",
+        ),
+    log:
+        log_path("compute_regional_loads", subject="{subject}"),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/compute_regional_loads.py"
+
+
+rule collect_regional_loads:
+    """Cohort tables of regional loads: long, wide (subjects x regions) and summary."""
+    input:
+        loads=expand(
+            bids(
+                subject="{subject}",
+                desc="regionalloads",
+                suffix="stats",
+                extension=".tsv",
+            ),
+            subject=SUBJECTS,
+        ),
+    output:
+        long=f"{RESULTS}/group/regional_loads_long.tsv",
+        wide=f"{RESULTS}/group/regional_loads_wide.tsv",
+        summary=f"{RESULTS}/group/loads_summary.tsv",
+    log:
+        log_path("collect_regional_loads"),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/collect_regional_loads.py"

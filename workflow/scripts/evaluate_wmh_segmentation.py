@@ -1,0 +1,56 @@
+import sys
+
+MODES = ("flair", "t1", "mean")
+
+
+def main(log):
+    import json
+
+    import nibabel as nib
+    import numpy as np
+    import pandas as pd
+
+    from wmhmap.imageio import atomic_open, voxel_volume_mm3
+    from wmhmap.metrics import evaluate_segmentation
+
+    row = snakemake.params.row
+    subject = row["subject"]
+    reference = nib.load(snakemake.input.reference)
+    ref = np.asarray(reference.dataobj)
+    probabilities = nib.load(snakemake.input.modalities).get_fdata()
+    sidecar = json.loads(open(snakemake.input.sidecar).read())
+    predicted = sidecar["modalities_predicted"]
+    volumes = {m: probabilities[..., i] for i, m in enumerate(sidecar["modality_volumes"])}
+    maps = {
+        "flair": volumes["FLAIR"] if "FLAIR" in predicted else None,
+        "t1": volumes["T1w"] if "T1w" in predicted else None,
+    }
+    maps["mean"] = np.mean([volumes[m] for m in predicted], axis=0)
+    voxel = voxel_volume_mm3(reference)
+    rows = []
+    for mode in MODES:
+        if maps[mode] is None:
+            continue
+        scores = evaluate_segmentation(ref, maps[mode], affine=reference.affine, subject=subject)
+        rows.append(
+            {
+                "subject": subject,
+                "site": row.get("site", ""),
+                "diagnosis": row.get("diagnosis", ""),
+                "mode": mode,
+                **scores,
+                "reference_ml": float((ref == 1).sum() * voxel / 1000),
+                "predicted_ml": float((maps[mode] >= 0.5).sum() * voxel / 1000),
+            }
+        )
+    with atomic_open(snakemake.output[0]) as fh:
+        pd.DataFrame(rows).to_csv(fh, sep="\t", index=False, float_format="%.6g")
+    log.info("%s: %s", subject, {r["mode"]: round(r["dice"], 3) for r in rows})
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

@@ -21,7 +21,7 @@ include: "workflow/rules/evaluate.smk"
 
 
 rule all:
-    default_target: True
     """Every result of the workflow."""
+    default_target: True
     input:
         final_targets(),

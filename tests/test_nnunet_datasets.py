@@ -40,15 +40,20 @@ def subjects(tmp_path):
     return out
 
 
-def test_single_channel_cases_double_the_training_set(subjects, tmp_path):
-    dataset = write_raw_dataset(
-        tmp_path / "Dataset501_WMHLesion",
+def write_lesion_dataset(tmp_path, subjects, input_mode, name):
+    """A background/WMH raw dataset of ``subjects`` under ``tmp_path / name``."""
+    return write_raw_dataset(
+        tmp_path / name,
         subjects,
-        input_mode="single_channel",
+        input_mode=input_mode,
         labels={"background": 0, "WMH": 1},
-        dataset_name="Dataset501_WMHLesion",
-        description="t",
+        dataset_name=name,
+        description="test",
     )
+
+
+def test_single_channel_cases_double_the_training_set(subjects, tmp_path):
+    dataset = write_lesion_dataset(tmp_path, subjects, "single_channel", "Dataset501_WMHLesion")
     assert [c.identifier for c in dataset.cases] == [
         "001_FLAIR",
         "001_T1w",
@@ -74,14 +79,7 @@ def test_single_channel_cases_double_the_training_set(subjects, tmp_path):
 
 
 def test_multichannel_needs_both_modalities(subjects, tmp_path):
-    dataset = write_raw_dataset(
-        tmp_path / "Dataset501_X",
-        subjects,
-        input_mode="multichannel",
-        labels={"background": 0, "WMH": 1},
-        dataset_name="Dataset501_X",
-        description="t",
-    )
+    dataset = write_lesion_dataset(tmp_path, subjects, "multichannel", "Dataset501_X")
     assert [c.identifier for c in dataset.cases] == ["001", "002"]
     assert sorted(p.name for p in (dataset.folder / "imagesTr").iterdir())[:2] == [
         "001_0000.nii.gz",
@@ -99,14 +97,7 @@ def test_label_outside_the_label_set_names_the_subject(subjects, tmp_path):
     bad[0, 0, 0] = 7
     subjects[1] = TrainingSubject("002", subjects[1].images, image(tmp_path / "bad.nii.gz", bad))
     with pytest.raises(InputError, match=r"subject 002.*values \[7\]"):
-        write_raw_dataset(
-            tmp_path / "D",
-            subjects,
-            input_mode="single_channel",
-            labels={"background": 0, "WMH": 1},
-            dataset_name="D",
-            description="",
-        )
+        write_lesion_dataset(tmp_path, subjects, "single_channel", "D")
 
 
 def test_label_on_another_grid_is_refused(subjects, tmp_path):
@@ -115,14 +106,7 @@ def test_label_on_another_grid_is_refused(subjects, tmp_path):
         "001", subjects[0].images, image(tmp_path / "shifted.nii.gz", label, np.diag([2, 2, 2, 1]))
     )
     with pytest.raises(InputError, match="different grids"):
-        write_raw_dataset(
-            tmp_path / "D",
-            subjects,
-            input_mode="single_channel",
-            labels={"background": 0, "WMH": 1},
-            dataset_name="D",
-            description="",
-        )
+        write_lesion_dataset(tmp_path, subjects, "single_channel", "D")
 
 
 def test_grouped_splits_keep_a_subjects_cases_together():

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from wmhmap.errors import InputError
-from wmhmap.samplesheet import analysis_modality, load_samplesheet, modalities
+from wmhmap.samplesheet import COLUMNS, analysis_modality, load_samplesheet, modalities
 
 
 @pytest.fixture
@@ -36,18 +36,7 @@ def test_valid_sheet_resolves_relative_paths(data_dir):
             ],
             ["002", "b_flair.nii.gz", "", "CN", "siteB", "", "M", "", "b_mask.nii.gz", "test"],
         ],
-        columns=(
-            "subject",
-            "flair",
-            "t1",
-            "diagnosis",
-            "site",
-            "age",
-            "sex",
-            "reference_wmh_ml",
-            "lesion_mask",
-            "split",
-        ),
+        columns=COLUMNS,
     )
     df = load_samplesheet(path)
     assert df.index.tolist() == ["001", "002"]

@@ -22,6 +22,19 @@ REQUIRED = ("subject",)
 PATH_COLUMNS = ("flair", "t1", "lesion_mask")
 OPTIONAL = ("diagnosis", "site", "age", "sex", "reference_wmh_ml", "split")
 KNOWN = (*REQUIRED, *PATH_COLUMNS, *OPTIONAL)
+# The documented column order (README), used when wmhmap writes a sheet.
+COLUMNS = (
+    "subject",
+    "flair",
+    "t1",
+    "diagnosis",
+    "site",
+    "age",
+    "sex",
+    "reference_wmh_ml",
+    "lesion_mask",
+    "split",
+)
 DIAGNOSES = ("CN", "MCI", "AD")
 MODALITY_COLUMNS = {"FLAIR": "flair", "T1w": "t1"}
 

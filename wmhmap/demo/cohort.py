@@ -113,6 +113,7 @@ def samplesheet_with_references(
     per subject from ``seed`` so it is reproducible.
     """
     from wmhmap.demo.simulate import reference_volume_ml
+    from wmhmap.samplesheet import COLUMNS
 
     by_subject = {str(t["subject"]): t for t in truths}
     sheet = samples.reset_index(drop=True).copy()
@@ -121,16 +122,4 @@ def samplesheet_with_references(
         rng = np.random.default_rng([seed, i, 7])
         references.append(round(reference_volume_ml(float(by_subject[subject]["wmh_ml"]), rng), 4))  # type: ignore[arg-type]
     sheet["reference_wmh_ml"] = references
-    columns = [
-        "subject",
-        "flair",
-        "t1",
-        "diagnosis",
-        "site",
-        "age",
-        "sex",
-        "reference_wmh_ml",
-        "lesion_mask",
-        "split",
-    ]
-    return sheet[columns]
+    return sheet[list(COLUMNS)]

@@ -27,12 +27,22 @@ def load(name):
     return yaml.safe_load((REPO / "config" / name).read_text())
 
 
+def merged(base, over):
+    """``over`` on ``base`` key by key, as snakemake's --configfile merges."""
+    out = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merged(out[key], value) if both else value
+    return out
+
+
 def test_shipped_configs_are_valid():
     with_defaults(load("config.yaml"))
-    merged = load("config.yaml")
-    merged.update({k: v for k, v in load("tests.yaml").items() if k != "demo"})
-    merged["demo"].update(load("tests.yaml")["demo"])
-    with_defaults(merged)
+    tests = with_defaults(merged(load("config.yaml"), load("tests.yaml")))
+    # the tests' 3-D patches replace the demo's 2-D ones for every model
+    for model in ("lesion", "region"):
+        patch = tests["models"][model]["training"].get("plans_overrides", {}).get("patch_size")
+        assert patch is None or len(patch) == 3
 
 
 def test_defaults_fill_an_empty_config():
@@ -48,7 +58,7 @@ def test_defaults_fill_an_empty_config():
     [
         ({"samplesheets": "x.tsv"}, "Additional properties"),
         ({"atlas": {"source": "mni"}}, "is not one of"),
-        ({"preprocess": {"n4": {"shrink_factor": 0}}}, "less than the minimum"),
+        ({"preprocess": {"n4": {"shrink_mm": 0}}}, "less than the minimum"),
         ({"demo": {"t1_voxel_mm": [1, 1]}}, "too short"),
         ({"registration": {"wm_restricted": "yes"}}, "is not of type 'boolean'"),
     ],

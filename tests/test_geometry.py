@@ -1,7 +1,7 @@
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import make_image
+from conftest import REPO, make_image
 
 from wmhmap.geometry import (
     fov_overlap,
@@ -56,3 +56,25 @@ def test_fov_overlap():
     assert fov_overlap(a, shifted) == pytest.approx(0.5)
     far = make_image(np.zeros((10, 10, 10)), origin=(50, 0, 0))
     assert fov_overlap(a, far) == 0.0
+
+
+def test_ants_loads_without_its_unused_subpackages_and_with_what_wmhmap_calls():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from wmhmap.antspy import load_ants; ants = load_ants(); "
+        "names = ['n4_bias_field_correction', 'registration', 'apply_transforms', "
+        "'resample_image', 'atropos', 'image_mutual_information', 'read_transform', "
+        "'write_transform', 'create_ants_transform', 'from_nibabel_nifti', "
+        "'to_nibabel_nifti']; "
+        "grid = __import__('numpy').arange(1.0, 101.0).reshape(10, 10); "
+        "q = float(ants.quantile(ants.from_numpy(grid), 0.5)); "  # a deferred module
+        "missing = [n for n in names if not hasattr(ants, n)]; "
+        "heavy = [m for m in ('sklearn', 'matplotlib') if m in sys.modules]; "
+        "print(missing, heavy, q)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert out.stdout.strip() == "[] [] 50.5", out.stdout + out.stderr

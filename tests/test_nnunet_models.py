@@ -133,3 +133,95 @@ def test_wmhmap_trainer_is_found_without_importing_nnunets_primus_trainers():
     assert not any("primus" in name for name in sys.modules)
     assert not any(name.startswith("timm") for name in sys.modules)
     assert find_trainer_class("nnUNetTrainer").__name__ == "nnUNetTrainer"
+
+
+def test_a_patch_with_the_wrong_number_of_axes_is_refused_clearly():
+    with pytest.raises(ValueError, match=r"has 2 axes but the 3d_fullres configuration has 3"):
+        scale_down_plans(PLANS, "3d_fullres", {"patch_size": [64, 64]})
+
+
+def test_model_training_settings_override_the_shared_ones():
+    from wmhmap.nnunet.training import model_settings
+
+    shared = {
+        "trainer": "nnUNetTrainer",
+        "epochs": 10,
+        "oversample_foreground": 0.33,
+        "plans_overrides": {"n_stages": 5, "patch_size": [128, 112]},
+    }
+    assert model_settings(shared, {"training": {}}) == shared
+    own = model_settings(
+        shared,
+        {
+            "training": {
+                "trainer": "T",
+                "oversample_foreground": 1.0,
+                "plans_overrides": {"patch_size": [64, 64]},
+            }
+        },
+    )
+    assert own["trainer"] == "T" and own["epochs"] == 10 and own["oversample_foreground"] == 1.0
+    assert own["plans_overrides"] == {"n_stages": 5, "patch_size": [64, 64]}
+    assert shared["plans_overrides"]["patch_size"] == [128, 112]  # input untouched
+
+
+def test_nnunets_no_mirroring_trainer_is_found_without_primus():
+    from wmhmap.nnunet.trainer_lookup import find_trainer_class
+
+    assert find_trainer_class("nnUNetTrainerNoMirroring").__name__ == "nnUNetTrainerNoMirroring"
+    ours = find_trainer_class("nnUNetTrainerShortEpochsNoMirroring")
+    assert ours.__mro__[1].__name__ == "nnUNetTrainerShortEpochs"
+    assert not any(name.startswith("timm") for name in sys.modules)
+
+
+class _Logger:
+    def log(self, *args):
+        pass
+
+
+class _Loader:
+    finished = False
+
+    def _finish(self):
+        self.finished = True
+
+
+def flair_first_trainer(tmp_path, train, num_epochs):
+    """A FLAIR-first trainer with only what its split and epoch hooks touch."""
+    import json
+
+    from wmhmap.nnunet.trainer_lookup import find_trainer_class
+
+    (tmp_path / "splits_final.json").write_text(json.dumps([{"train": train, "val": ["c_FLAIR"]}]))
+    trainer = object.__new__(find_trainer_class("nnUNetTrainerShortEpochsFlairFirst"))
+    trainer.fold, trainer.num_epochs, trainer.current_epoch = 0, num_epochs, 0
+    trainer.preprocessed_dataset_folder_base = trainer.preprocessed_dataset_folder = str(tmp_path)
+    trainer.dataset_class = lambda *args, **kwargs: None
+    trainer.folder_with_segs_from_previous_stage = None
+    trainer.print_to_log_file = lambda *args, **kwargs: None
+    trainer.logger = _Logger()
+    return trainer
+
+
+def test_flair_first_curriculum_switches_from_flair_cases_to_all(tmp_path):
+    cases = ["a_FLAIR", "a_T1w", "b_FLAIR", "b_T1w"]
+    trainer = flair_first_trainer(tmp_path, cases, num_epochs=6)
+    assert trainer.do_split() == (["a_FLAIR", "b_FLAIR"], ["c_FLAIR"])
+    old = trainer.dataloader_train, trainer.dataloader_val = _Loader(), _Loader()
+    trainer.get_dataloaders = lambda: (cases, "val")  # what the rebuilt loaders would hold
+    trainer.current_epoch = 3
+    trainer.on_epoch_start()  # epoch 3 is still FLAIR-only (2/3 of 6 epochs = 4)
+    assert trainer.dataloader_train is old[0] and not old[0].finished
+    trainer.current_epoch = 4
+    trainer.on_epoch_start()
+    assert old[0].finished and old[1].finished and trainer.dataloader_train == cases
+    assert trainer.do_split()[0] == cases
+    # a resumed training past the switch starts with all cases and never rebuilds
+    late = flair_first_trainer(tmp_path, cases, num_epochs=6)
+    late.current_epoch = 5
+    assert late.do_split()[0] == cases
+
+
+def test_flair_first_curriculum_leaves_multichannel_datasets_alone(tmp_path):
+    trainer = flair_first_trainer(tmp_path, ["a", "b"], num_epochs=6)
+    assert trainer.do_split()[0] == ["a", "b"]

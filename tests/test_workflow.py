@@ -104,16 +104,43 @@ def test_nnunet_datasets_follow_nnunets_layout(results):
         assert len(split["val"]) == 2 * len(val_subjects)  # FLAIR and T1w cases travel together
 
 
+TRAINED = {
+    "Dataset501_WMHLesion": "nnUNetTrainerShortEpochsFlairFirst__nnUNetPlansCPU__3d_fullres",
+    "Dataset502_WMHRegions": "nnUNetTrainerShortEpochsNoMirroring__nnUNetPlansCPU__3d_fullres",
+}
+"""Each model's trainer folder: the tests config gives the models their own trainers."""
+
+
 def test_one_training_job_per_fold_and_model(results):
     models = results / "nnunet" / "models"
-    for dataset in ("Dataset501_WMHLesion", "Dataset502_WMHRegions"):
-        folder = models / dataset / "nnUNetTrainerShortEpochs__nnUNetPlansCPU__3d_fullres"
+    for dataset, trained in TRAINED.items():
+        folder = models / dataset / trained
         assert sorted(p.name for p in folder.glob("fold_*")) == ["fold_0", "fold_1"]
         assert all((folder / f"fold_{k}" / "checkpoint_final.pth").is_file() for k in (0, 1))
         logs = sorted(
-            (results / "logs" / "train_nnunet_fold").glob(f"dataset-{dataset}_fold-*.log")
+            (results / "logs" / "train_nnunet_fold").glob(f"dataset-{dataset}_*fold-*.log")
         )
         assert len(logs) == 2
+
+
+def test_each_model_trains_with_its_own_trainer(results):
+    import torch
+
+    models = results / "nnunet" / "models"
+    lesion = models / "Dataset501_WMHLesion" / TRAINED["Dataset501_WMHLesion"] / "fold_0"
+    log = "\n".join(p.read_text() for p in lesion.glob("training_log_*.txt"))
+    # FLAIR-first curriculum: epoch 0 on the fold's FLAIR cases, then all cases
+    assert "curriculum: epochs 0-0 train on the 2 FLAIR cases of 4" in log
+    assert "curriculum: now training on all cases" in log
+    assert "Epoch 1" in log and "Epoch 2" not in log
+    for dataset, mirroring in (("Dataset501_WMHLesion", True), ("Dataset502_WMHRegions", False)):
+        checkpoint = torch.load(
+            models / dataset / TRAINED[dataset] / "fold_0" / "checkpoint_final.pth",
+            map_location="cpu",
+            weights_only=False,
+        )
+        # left and right regions have their own labels: the region model never mirrors
+        assert (checkpoint["inference_allowed_mirroring_axes"] is not None) is mirroring
 
 
 def test_segmentations_have_the_right_labels_and_shapes(results):
@@ -141,10 +168,7 @@ def test_a_subject_missing_t1w_is_segmented_from_flair_and_flagged(results):
     configure(results / "nnunet")
     from wmhmap.nnunet.inference import load_model, segment
 
-    folder = (
-        results
-        / "nnunet/models/Dataset501_WMHLesion/nnUNetTrainerShortEpochs__nnUNetPlansCPU__3d_fullres"
-    )
+    folder = results / "nnunet/models/Dataset501_WMHLesion" / TRAINED["Dataset501_WMHLesion"]
     model = load_model(folder, device="cpu")
     flair = nib.load(results / "sub-demo001/anat/sub-demo001_desc-preproc_FLAIR.nii.gz")
     result = segment(model, {"FLAIR": flair}, fusion="mean", per_fold=True, subject="demo001")
@@ -223,3 +247,57 @@ def test_a_tampered_model_zip_is_refused(results, tmp_path):
         and "differs from the expected" in run.stdout + run.stderr
     )
     assert not (other / "nnunet" / "installed" / "lesion.sha256").exists()
+
+
+def test_regional_loads_add_up_and_match_the_masks(results):
+    from wmhmap.loads import LONG_COLUMNS, SUMMARY_COLUMNS, regional_loads_from_files
+    from wmhmap.regions import load_region_table
+
+    group = results / "group"
+    long = pd.read_csv(group / "regional_loads_long.tsv", sep="\t")
+    wide = pd.read_csv(group / "regional_loads_wide.tsv", sep="\t")
+    summary = pd.read_csv(group / "loads_summary.tsv", sep="\t")
+    assert list(long.columns) == list(LONG_COLUMNS) and list(summary.columns) == list(
+        SUMMARY_COLUMNS
+    )
+    assert sorted(wide.subject) == sorted(summary.subject) == subjects(results)
+    assert len(long) == len(subjects(results)) * 35  # 34 regions and "outside"
+    for s in subjects(results):
+        rows = long[long.subject == s]
+        one = summary.set_index("subject").loc[s]
+        assert np.isclose(rows.lesion_mm3.sum(), one.global_mm3)
+        assert np.isclose(one.left_mm3 + one.right_mm3 + one.outside_mm3, one.global_mm3)
+        anat = results / f"sub-{s}" / "anat"
+        mask = nib.load(anat / f"sub-{s}_desc-wmh_mask.nii.gz")
+        voxel_mm3 = float(np.prod(mask.header.get_zooms()[:3]))
+        assert np.isclose(one.global_mm3, np.asarray(mask.dataobj).sum() * voxel_mm3)
+        again = regional_loads_from_files(
+            anat / f"sub-{s}_desc-wmh_mask.nii.gz",
+            anat / f"sub-{s}_desc-regions_dseg.nii.gz",
+            load_region_table(),
+            subject=s,
+        )
+        assert np.allclose(again.lesion_mm3.to_numpy(), rows.lesion_mm3.to_numpy())
+        assert np.isclose(wide.set_index("subject").loc[s, "global_mm3"], one.global_mm3)
+
+
+def test_evaluation_tables_cover_every_mode_and_subject(results):
+    evaluation = results / "group" / "evaluation"
+    metrics = pd.read_csv(evaluation / "wmh_metrics.tsv", sep="\t")
+    assert {"dice", "hd95", "avd", "lesion_recall", "lesion_f1"} <= set(metrics.columns)
+    assert set(metrics["mode"]) == {"flair", "t1", "mean", "fused"}
+    sheet = pd.read_csv(results / "demo" / "samplesheet.tsv", sep="\t")
+    held_out = sorted(sheet.subject[sheet.split == "test"])
+    assert held_out and sorted(set(metrics.subject)) == held_out  # scored: the test split
+    assert metrics.dice.between(0, 1).all()
+    # "fused" scores the workflow's own mask: the configured fusion (flair in the tests)
+    by_mode = metrics.pivot(index="subject", columns="mode", values="dice")
+    assert np.allclose(by_mode["fused"], by_mode["flair"], atol=1e-6)
+    summary = pd.read_csv(evaluation / "wmh_metrics_summary.tsv", sep="\t")
+    assert set(summary["mode"]) == {"flair", "t1", "mean", "fused"}
+    comparison = pd.read_csv(evaluation / "wmh_mode_comparison.tsv", sep="\t")
+    assert len(comparison) > 0
+    region = pd.read_csv(evaluation / "region_dice.tsv", sep="\t")
+    assert set(region.region_id) == set(range(1, 35))
+    assert region.dice.dropna().between(0, 1).all()
+    assert sorted((evaluation / "figures").glob("*.png"))

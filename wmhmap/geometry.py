@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 from nibabel import orientations as ornt
 
+from wmhmap.antspy import load_ants
+
 if TYPE_CHECKING:
     import ants
 
@@ -74,7 +76,7 @@ def voxel_sizes(img: nib.Nifti1Image) -> tuple[float, float, float]:
 
 def to_ants(img: nib.Nifti1Image, pixeltype: str = "float") -> ants.ANTsImage:
     """Convert a nibabel image to an ANTsPy image in memory (no temporary file)."""
-    import ants
+    ants = load_ants()
 
     data = np.asanyarray(img.dataobj)
     if pixeltype == "float":
@@ -86,7 +88,7 @@ def to_ants(img: nib.Nifti1Image, pixeltype: str = "float") -> ants.ANTsImage:
 
 def from_ants(image: ants.ANTsImage, dtype: npt.DTypeLike | None = None) -> nib.Nifti1Image:
     """Convert an ANTsPy image to nibabel, with qform/sform set and units in mm."""
-    import ants
+    ants = load_ants()
 
     out = ants.to_nibabel_nifti(image)
     data = np.asanyarray(out.dataobj)

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from scipy import ndimage as ndi
 from scipy.spatial.transform import Rotation
 
+from wmhmap.antspy import load_ants
 from wmhmap.errors import InputError
 from wmhmap.geometry import from_ants, to_ants, voxel_sizes
 from wmhmap.imageio import like
@@ -31,7 +32,11 @@ LPS_FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
 class N4Settings:
     """N4 parameters; the defaults trade little accuracy for a 4x speed-up at 1 mm."""
 
-    shrink_factor: int = 4
+    shrink_mm: float = 6.0
+    """Voxel size N4 fits at: the image is shrunk by round(shrink_mm / its finest
+    spacing) (6 at 1 mm, 3 at 2 mm). The field is smooth (``spline_distance_mm``), so
+    6 mm samples it well: at 1 mm, shrink 6 instead of 4 halves the time and changes
+    the field by under 1 % (99 % of head voxels)."""
     iterations: tuple[int, ...] = (40, 30)
     tolerance: float = 1e-6
     spline_distance_mm: float = 180.0
@@ -43,7 +48,7 @@ class LinearRegistrationSettings:
 
     shrink_factors: tuple[int, ...] = (8, 4, 2)
     smoothing_sigmas: tuple[float, ...] = (3.0, 2.0, 1.0)
-    iterations: tuple[int, ...] = (100, 50, 25)
+    iterations: tuple[int, ...] = (100, 50, 10)
     sampling_rate: float = 0.15
     metric: str = "mattes"
 
@@ -69,7 +74,7 @@ class LinearTransform:
 
     def to_ants(self) -> Any:
         """The equivalent ANTsPy ``AffineTransform`` (LPS, centre 0)."""
-        import ants
+        ants = load_ants()
 
         lps = LPS_FLIP @ self.matrix_ras @ LPS_FLIP
         tx = ants.create_ants_transform(
@@ -93,13 +98,13 @@ class LinearTransform:
 
     def write(self, path: str | Path) -> None:
         """Write as an ITK/ANTs ``.mat`` transform file."""
-        import ants
+        ants = load_ants()
 
         ants.write_transform(self.to_ants(), str(path))
 
     @classmethod
     def read(cls, path: str | Path) -> LinearTransform:
-        import ants
+        ants = load_ants()
 
         return cls.from_ants(ants.read_transform(str(path)))
 
@@ -146,7 +151,7 @@ def correct_bias_n4(
     corrected, bias_field
         Both on the grid of ``img``; ``corrected * bias_field ~= img`` inside the mask.
     """
-    import ants
+    ants = load_ants()
 
     s = settings or N4Settings()
     image = to_ants(img)
@@ -156,7 +161,7 @@ def correct_bias_n4(
     out = ants.n4_bias_field_correction(
         image,
         mask=ants_mask,
-        shrink_factor=s.shrink_factor,
+        shrink_factor=max(1, round(s.shrink_mm / min(voxel_sizes(img)))),
         convergence={"iters": list(s.iterations), "tol": s.tolerance},
         spline_param=s.spline_distance_mm,
         return_bias_field=True,
@@ -190,7 +195,7 @@ def register_linear(
     Starts from the centres of mass (or from ``initial``) so images whose headers do
     not share an origin still meet.
     """
-    import ants
+    ants = load_ants()
 
     if kind not in {"Rigid", "Affine", "Similarity"}:
         raise InputError(f"unknown linear registration kind {kind!r}", fix="use Rigid or Affine")
@@ -224,6 +229,7 @@ INTERPOLATORS = {
     "linear": "linear",
     "nearest": "nearestNeighbor",
     "label": "genericLabel",
+    "mask": "linear",
     "bspline": "bSpline",
 }
 
@@ -244,11 +250,13 @@ def apply_linear(
     List the transform nearest to ``reference`` first, e.g. ``[flair_to_t1,
     t1_to_atlas]`` carries atlas labels onto the FLAIR grid in one resampling.
 
-    ``interpolation`` is ``linear``, ``bspline``, ``nearest`` or ``label`` (ANTs'
+    ``interpolation`` is ``linear``, ``bspline``, ``nearest``, ``label`` (ANTs'
     ``genericLabel``: each label is smoothed and the most likely label wins, which
-    keeps thin regions when going from 1 mm to thick slices).
+    keeps thin regions when going from 1 mm to thick slices) or ``mask`` (a binary
+    mask: linear interpolation, then > 0.5; the two-label case of ``label`` at a
+    tenth of its time).
     """
-    import ants
+    ants = load_ants()
 
     if interpolation not in INTERPOLATORS:
         raise ValueError(
@@ -273,11 +281,21 @@ def apply_linear(
             interpolator=INTERPOLATORS[interpolation],
         )
     data = out.numpy()
+    if interpolation == "mask":
+        return like(data > 0.5, reference, np.uint8)
     if labels:
         return like(
             np.rint(data).astype(src.dtype if src.dtype.kind in "iub" else np.int16), reference
         )
     return like(data.astype(np.float32), reference, np.float32)
+
+
+def resample_to_spacing(img: nib.Nifti1Image, spacing_mm: float) -> nib.Nifti1Image:
+    """``img`` resampled (linear, ANTs) to isotropic ``spacing_mm`` voxels, same extent."""
+    ants = load_ants()
+
+    out = ants.resample_image(to_ants(img), (spacing_mm,) * 3, use_voxels=False, interp_type=0)
+    return from_ants(out, np.float32)
 
 
 def transform_error_mm(
@@ -369,7 +387,16 @@ def dilate_mask(
 ) -> npt.NDArray[np.bool_]:
     """Dilate a mask by ``radius_mm`` (anisotropic voxels respected)."""
     m = np.asarray(mask, dtype=bool)
-    if radius_mm <= 0:
+    if radius_mm <= 0 or not m.any():
         return m
-    dist = ndi.distance_transform_edt(~m, sampling=voxel_sizes(img))
-    return np.asarray(dist <= radius_mm)
+    sizes = voxel_sizes(img)
+    # distances only within the mask's bounding box grown by the radius (5x faster on
+    # a brain in a 1 mm head volume than over the whole field of view)
+    margin = np.ceil(radius_mm / np.asarray(sizes)).astype(int) + 1
+    nonzero = np.argwhere(m)
+    lo = np.maximum(nonzero.min(axis=0) - margin, 0)
+    hi = np.minimum(nonzero.max(axis=0) + margin + 1, m.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    out = np.zeros_like(m)
+    out[box] = ndi.distance_transform_edt(~m[box], sampling=sizes) <= radius_mm
+    return out

@@ -45,6 +45,12 @@ def scale_down_plans(
     if isinstance(arch.get("n_conv_per_stage_decoder"), list):
         arch["n_conv_per_stage_decoder"] = arch["n_conv_per_stage_decoder"][: n_stages - 1]
     if "patch_size" in overrides:
+        if len(overrides["patch_size"]) != len(cfg["patch_size"]):
+            raise ValueError(
+                f"plans_overrides.patch_size {list(overrides['patch_size'])} has "
+                f"{len(overrides['patch_size'])} axes but the {configuration} configuration "
+                f"has {len(cfg['patch_size'])}: give (y, x) for 2d and (z, y, x) for 3d"
+            )
         divisor = np.prod(np.asarray(arch["strides"]), axis=0)
         wanted = np.minimum(np.asarray(overrides["patch_size"]), np.asarray(cfg["patch_size"]))
         patch = np.maximum((wanted // divisor) * divisor, divisor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from typing import Any
 
@@ -19,10 +20,20 @@ def _wmhmap_trainers() -> Any:
     return module
 
 
+# nnU-Net's own variants a user is likely to name, imported directly: nnU-Net's
+# recursive lookup imports every trainer module (Primus -> timm -> torchvision).
+_NNUNET_VARIANTS = {
+    "nnUNetTrainerNoMirroring": (
+        "nnunetv2.training.nnUNetTrainer.variants.data_augmentation.nnUNetTrainerNoMirroring"
+    ),
+}
+
+
 def find_trainer_class(name: str) -> Any:
     """The trainer class called ``name``.
 
-    Looks in wmhmap's trainers and at nnU-Net's default trainer first; only other
+    Looks in wmhmap's trainers, at nnU-Net's default trainer and at its
+    ``nnUNetTrainerNoMirroring`` first; only other
     names go through nnU-Net's own recursive lookup, which imports all of nnU-Net's
     trainer modules (and so needs a working timm/torchvision).
     """
@@ -35,6 +46,8 @@ def find_trainer_class(name: str) -> Any:
         trainer = getattr(ours, name)
         assert issubclass(trainer, nnUNetTrainer)
         return trainer
+    if name in _NNUNET_VARIANTS:
+        return getattr(importlib.import_module(_NNUNET_VARIANTS[name]), name)
     from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
 
     try:

@@ -4,12 +4,36 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from wmhmap.nnunet.datasets import grouped_splits, read_case_subjects
 from wmhmap.nnunet.trainer_lookup import find_trainer_class
 
 log = logging.getLogger(__name__)
+
+
+def model_settings(nnunet: Mapping[str, Any], model: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``nnunet`` config section with one model's ``training`` overrides applied.
+
+    ``plans_overrides`` are merged key by key; other keys replace.
+
+    >>> s = model_settings(
+    ...     {"trainer": "nnUNetTrainer", "epochs": 10, "plans_overrides": {"n_stages": 5}},
+    ...     {"training": {"epochs": 20, "plans_overrides": {"patch_size": [64, 64]}}},
+    ... )
+    >>> s["trainer"], s["epochs"], s["plans_overrides"]
+    ('nnUNetTrainer', 20, {'n_stages': 5, 'patch_size': [64, 64]})
+    """
+    own = dict(model.get("training") or {})
+    out = dict(nnunet)
+    out["plans_overrides"] = {
+        **(nnunet.get("plans_overrides") or {}),
+        **(own.pop("plans_overrides", None) or {}),
+    }
+    out.update(own)
+    return out
 
 
 def write_splits(
@@ -36,6 +60,7 @@ def train_fold(
     plans_name: str,
     device: str,
     epochs: int | None = None,
+    oversample_foreground: float | None = None,
     pretrained_weights: Path | None = None,
     resume: bool = True,
     validate: bool = True,
@@ -75,6 +100,8 @@ def train_fold(
     )
     if epochs is not None:
         trainer.num_epochs = int(epochs)
+    if oversample_foreground is not None:
+        trainer.oversample_foreground_percent = float(oversample_foreground)
     # Checkpoint often enough that a killed job loses little (nnU-Net: every 50 epochs).
     trainer.save_every = max(1, min(trainer.save_every, trainer.num_epochs // 10))
     if resuming:

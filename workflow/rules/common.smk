@@ -275,10 +275,17 @@ def is_pretrained(model):
     return bool(config["models"][model]["pretrained"])
 
 
+def nnunet_settings(model):
+    """The nnunet section with the model's own training settings applied."""
+    from wmhmap.nnunet.training import model_settings
+
+    return model_settings(config["nnunet"], config["models"][model])
+
+
 def trained_model_folder(model):
     if is_pretrained(model):
         return pretrained_model_folder(model)
-    n = config["nnunet"]
+    n = nnunet_settings(model)
     return (
         f"{NNUNET_ROOT}/models/{nnunet_dataset(model)}/"
         f"{n['trainer']}__{n['plans']}__{n['configuration']}"
@@ -380,14 +387,9 @@ def exported_models():
     ]
 
 
-TRAINED_FOLDER = (
-    f"{config['nnunet']['trainer']}__{config['nnunet']['plans']}__"
-    f"{config['nnunet']['configuration']}"
-)
-
-
 wildcard_constraints:
     dataset="Dataset[0-9]{3}_[A-Za-z0-9]+",
+    trained="[A-Za-z0-9_]+__[A-Za-z0-9_]+__[a-z0-9_]+",
 
 
 def model_of_dataset(wildcards):
@@ -424,8 +426,12 @@ def pretrained_sha256(wildcards):
     return config["models"][wildcards.model]["sha256"]
 
 
+def settings_of_dataset(wildcards):
+    return nnunet_settings(model_of_dataset(wildcards))
+
+
 def trained_checkpoints(wildcards):
-    folder = f"{NNUNET_ROOT}/models/{wildcards.dataset}/{TRAINED_FOLDER}"
+    folder = trained_model_folder(model_of_dataset(wildcards))
     return [
         f"{folder}/fold_{k}/checkpoint_final.pth"
         for k in range(config["nnunet"]["folds"])

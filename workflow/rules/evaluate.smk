@@ -2,7 +2,7 @@
 
 
 rule evaluate_wmh_segmentation:
-    """Score a subject's WMH segmentations from FLAIR, T1w and both against its reference."""
+    """Score a subject's WMH segmentations (FLAIR, T1w, their mean, the configured fusion)."""
     input:
         reference=bids(
             subject="{subject}", label="WMH", desc="reference", suffix="mask"
@@ -11,6 +11,7 @@ rule evaluate_wmh_segmentation:
             subject="{subject}", label="WMH", desc="modalities", suffix="probseg"
         ),
         sidecar=bids(subject="{subject}", desc="wmh", suffix="mask", extension=".json"),
+        mask=bids(subject="{subject}", desc="wmh", suffix="mask"),
     output:
         bids(
             subject="{subject}",

@@ -49,7 +49,7 @@ rule plan_nnunet:
         "../envs/nnunet.yaml"
     threads: 2
     params:
-        nnunet=config["nnunet"],
+        nnunet=settings_of_dataset,
     script:
         "../scripts/plan_nnunet.py"
 
@@ -59,18 +59,28 @@ rule train_nnunet_fold:
     input:
         rules.plan_nnunet.output,
     output:
-        f"{NNUNET_ROOT}/models/{{dataset}}/{TRAINED_FOLDER}/fold_{{fold}}/checkpoint_final.pth",
+        f"{NNUNET_ROOT}/models/{{dataset}}/{{trained}}/fold_{{fold}}/checkpoint_final.pth",
     log:
-        log_path("train_nnunet_fold", dataset="{dataset}", fold="{fold}"),
+        log_path(
+            "train_nnunet_fold",
+            dataset="{dataset}",
+            trained="{trained}",
+            fold="{fold}",
+        ),
     benchmark:
-        benchmark_path("train_nnunet_fold", dataset="{dataset}", fold="{fold}")
+        benchmark_path(
+            "train_nnunet_fold",
+            dataset="{dataset}",
+            trained="{trained}",
+            fold="{fold}",
+        )
     conda:
         "../envs/nnunet.yaml"
     threads: 2
     resources:
         gpu=gpu_resource(),
     params:
-        nnunet=config["nnunet"],
+        nnunet=settings_of_dataset,
     script:
         "../scripts/train_nnunet_fold.py"
 
@@ -113,7 +123,7 @@ rule segment_wmh:
     resources:
         gpu=gpu_resource(),
     params:
-        nnunet=config["nnunet"],
+        nnunet=nnunet_settings("lesion"),
         model=config["models"]["lesion"],
         model_folder=trained_model_folder("lesion"),
         images=subject_images,
@@ -141,7 +151,7 @@ rule segment_regions:
     resources:
         gpu=gpu_resource(),
     params:
-        nnunet=config["nnunet"],
+        nnunet=nnunet_settings("region"),
         model=config["models"]["region"],
         model_folder=trained_model_folder("region"),
         images=subject_images,

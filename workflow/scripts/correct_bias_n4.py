@@ -11,7 +11,7 @@ def main(log):
     log.info("%s %s: stored %s, reoriented to RAS", subject, modality, orientation_code(raw))
     p = snakemake.params.n4
     settings = N4Settings(
-        shrink_factor=p["shrink_factor"],
+        shrink_mm=p["shrink_mm"],
         iterations=tuple(p["iterations"]),
         spline_distance_mm=p["spline_distance_mm"],
     )

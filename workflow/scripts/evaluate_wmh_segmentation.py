@@ -1,6 +1,8 @@
 import sys
 
-MODES = ("flair", "t1", "mean")
+MODES = ("flair", "t1", "mean", "fused")
+"""FLAIR alone, T1w alone, the mean of both softmax maps, and the workflow's own mask
+(the model's configured fusion, ``models.lesion.fusion``)."""
 
 
 def main(log):
@@ -26,6 +28,7 @@ def main(log):
         "t1": volumes["T1w"] if "T1w" in predicted else None,
     }
     maps["mean"] = np.mean([volumes[m] for m in predicted], axis=0)
+    maps["fused"] = np.asarray(nib.load(snakemake.input.mask).dataobj, dtype=np.float32)
     voxel = voxel_volume_mm3(reference)
     rows = []
     for mode in MODES:

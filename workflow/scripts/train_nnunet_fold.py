@@ -22,6 +22,7 @@ def main(log):
         plans_name=n["plans"],
         device=device,
         epochs=n["epochs"],
+        oversample_foreground=n["oversample_foreground"],
         validate=n["validate"],
         threads=snakemake.threads,
     )

@@ -299,5 +299,7 @@ def test_evaluation_tables_cover_every_mode_and_subject(results):
     assert len(comparison) > 0
     region = pd.read_csv(evaluation / "region_dice.tsv", sep="\t")
     assert set(region.region_id) == set(range(1, 35))
+    # every predicted modality is scored, even when a model predicts only background
+    assert set(region["mode"]) == {"flair", "t1", "fused", "atlas"}
     assert region.dice.dropna().between(0, 1).all()
     assert sorted((evaluation / "figures").glob("*.png"))

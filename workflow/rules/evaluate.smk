@@ -36,6 +36,9 @@ rule evaluate_region_segmentation:
         reference=reference_region_map,
         modalities=bids(subject="{subject}", desc="regionsmodalities", suffix="dseg"),
         fused=bids(subject="{subject}", desc="regions", suffix="dseg"),
+        sidecar=bids(
+            subject="{subject}", desc="regions", suffix="dseg", extension=".json"
+        ),
         atlas=bids(subject="{subject}", desc="atlas", suffix="dseg"),
         table=config["atlas"]["region_table"],
     output:

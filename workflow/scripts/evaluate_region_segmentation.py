@@ -2,6 +2,8 @@ import sys
 
 
 def main(log):
+    import json
+
     import nibabel as nib
     import numpy as np
     import pandas as pd
@@ -20,16 +22,21 @@ def main(log):
         raise RuntimeError(f"reference region map of {subject} is not on its analysis grid")
     ref = np.asarray(reference.dataobj)
     per_modality = np.asarray(nib.load(snakemake.input.modalities).dataobj)
+    sidecar = json.loads(open(snakemake.input.sidecar).read())
+    volumes = {m: per_modality[..., i] for i, m in enumerate(sidecar["modality_volumes"])}
+    predicted = sidecar["modalities_predicted"]
+    # a modality that was not predicted is left out; one predicted as all background
+    # (an untrained model) scores 0, it must not vanish from the tables
     maps = {
-        "flair": per_modality[..., 0],
-        "t1": per_modality[..., 1],
+        "flair": volumes["FLAIR"] if "FLAIR" in predicted else None,
+        "t1": volumes["T1w"] if "T1w" in predicted else None,
         "fused": np.asarray(fused.dataobj),
         "atlas": np.asarray(nib.load(snakemake.input.atlas).dataobj),
     }
     tables = []
     for mode, labels in maps.items():
-        if not labels.any():
-            continue  # modality not predicted
+        if labels is None:
+            continue
         scores = region_dice(labels, ref, table, subject=subject)
         scores.insert(0, "mode", mode)
         scores.insert(0, "site", row.get("site", ""))

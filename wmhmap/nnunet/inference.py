@@ -58,6 +58,25 @@ def labels_from_probabilities(probabilities: npt.NDArray[np.floating]) -> npt.ND
     return np.asarray(np.argmax(probabilities, axis=0), dtype=np.uint8)
 
 
+def predicted_volumes(
+    stack: npt.NDArray[np.generic], sidecar: Mapping[str, Any]
+) -> dict[str, npt.NDArray[np.generic]]:
+    """The volumes of a ``desc-*modalities`` image (last axis: one per modality) that
+    were predicted, by modality, as its JSON sidecar lists them; a modality the subject
+    lacks (stored as zeros) is left out.
+
+    >>> stack = np.stack([np.ones((2, 2)), np.zeros((2, 2))], axis=-1)
+    >>> sorted(predicted_volumes(stack, {"modality_volumes": ["FLAIR", "T1w"],
+    ...                                  "modalities_predicted": ["FLAIR"]}))
+    ['FLAIR']
+    """
+    return {
+        m: stack[..., i]
+        for i, m in enumerate(sidecar["modality_volumes"])
+        if m in sidecar["modalities_predicted"]
+    }
+
+
 @dataclass
 class LoadedModel:
     """A trained model ready to predict: network, nnU-Net managers and fold weights."""

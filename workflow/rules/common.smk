@@ -285,11 +285,17 @@ def nnunet_settings(model):
 def trained_model_folder(model):
     if is_pretrained(model):
         return pretrained_model_folder(model)
+    from wmhmap.nnunet.training import model_folder
+
     n = nnunet_settings(model)
-    return (
-        f"{NNUNET_ROOT}/models/{nnunet_dataset(model)}/"
-        f"{n['trainer']}__{n['plans']}__{n['configuration']}"
+    folder = model_folder(
+        Path(f"{NNUNET_ROOT}/models"),
+        nnunet_dataset(model),
+        n["trainer"],
+        n["plans"],
+        n["configuration"],
     )
+    return str(folder)
 
 
 def fold_ids(model):

@@ -11,6 +11,7 @@ def main(log):
     from wmhmap.geometry import reorient_to_ras
     from wmhmap.imageio import atomic_open, same_grid
     from wmhmap.metrics import region_dice
+    from wmhmap.nnunet.inference import predicted_volumes
     from wmhmap.regions import load_region_table
 
     row = snakemake.params.row
@@ -22,14 +23,12 @@ def main(log):
         raise RuntimeError(f"reference region map of {subject} is not on its analysis grid")
     ref = np.asarray(reference.dataobj)
     per_modality = np.asarray(nib.load(snakemake.input.modalities).dataobj)
-    sidecar = json.loads(open(snakemake.input.sidecar).read())
-    volumes = {m: per_modality[..., i] for i, m in enumerate(sidecar["modality_volumes"])}
-    predicted = sidecar["modalities_predicted"]
     # a modality that was not predicted is left out; one predicted as all background
     # (an untrained model) scores 0, it must not vanish from the tables
+    volumes = predicted_volumes(per_modality, json.loads(open(snakemake.input.sidecar).read()))
     maps = {
-        "flair": volumes["FLAIR"] if "FLAIR" in predicted else None,
-        "t1": volumes["T1w"] if "T1w" in predicted else None,
+        "flair": volumes.get("FLAIR"),
+        "t1": volumes.get("T1w"),
         "fused": np.asarray(fused.dataobj),
         "atlas": np.asarray(nib.load(snakemake.input.atlas).dataobj),
     }

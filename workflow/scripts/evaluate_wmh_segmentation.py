@@ -14,20 +14,19 @@ def main(log):
 
     from wmhmap.imageio import atomic_open, voxel_volume_mm3
     from wmhmap.metrics import evaluate_segmentation
+    from wmhmap.nnunet.inference import predicted_volumes
 
     row = snakemake.params.row
     subject = row["subject"]
     reference = nib.load(snakemake.input.reference)
     ref = np.asarray(reference.dataobj)
     probabilities = nib.load(snakemake.input.modalities).get_fdata()
-    sidecar = json.loads(open(snakemake.input.sidecar).read())
-    predicted = sidecar["modalities_predicted"]
-    volumes = {m: probabilities[..., i] for i, m in enumerate(sidecar["modality_volumes"])}
+    volumes = predicted_volumes(probabilities, json.loads(open(snakemake.input.sidecar).read()))
     maps = {
-        "flair": volumes["FLAIR"] if "FLAIR" in predicted else None,
-        "t1": volumes["T1w"] if "T1w" in predicted else None,
+        "flair": volumes.get("FLAIR"),
+        "t1": volumes.get("T1w"),
+        "mean": np.mean(list(volumes.values()), axis=0),
     }
-    maps["mean"] = np.mean([volumes[m] for m in predicted], axis=0)
     maps["fused"] = np.asarray(nib.load(snakemake.input.mask).dataobj, dtype=np.float32)
     voxel = voxel_volume_mm3(reference)
     rows = []

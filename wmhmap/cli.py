@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wmhmap import __version__
-from wmhmap.errors import WmhmapError
+from wmhmap.errors import InputError, WmhmapError
 
 
 def _build_atlas(args: argparse.Namespace) -> int:
@@ -90,13 +90,26 @@ def _export_model(args: argparse.Namespace) -> int:
     from wmhmap.nnunet.sharing import export_model
     from wmhmap.nnunet.training import model_folder
 
-    folder = model_folder(
-        args.nnunet_root.resolve() / "models",
-        args.dataset,
-        args.trainer,
-        args.plans,
-        args.configuration,
-    )
+    dataset_dir = args.nnunet_root.resolve() / "models" / args.dataset
+    if args.trainer and args.plans and args.configuration:
+        folder = model_folder(
+            dataset_dir.parent, args.dataset, args.trainer, args.plans, args.configuration
+        )
+    else:
+        trained = sorted(p for p in dataset_dir.glob("*__*__*") if p.is_dir())
+        if not trained:
+            raise InputError(
+                "no trained model in the dataset folder",
+                file=dataset_dir,
+                fix="check --dataset and --nnunet-root, or train the model first",
+            )
+        if len(trained) > 1:
+            raise InputError(
+                f"{len(trained)} trained models in the dataset folder, cannot tell which to export",
+                file=dataset_dir,
+                fix="name it with --trainer, --plans and --configuration",
+            )
+        folder = trained[0]
     folds = tuple(args.folds) if args.folds else tuple(available_folds(folder))
     digest = export_model(folder, args.output, folds=folds)
     print(f"wrote {args.output} (folds {', '.join(map(str, folds))}) sha256 {digest}")
@@ -170,9 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="e.g. Dataset501_WMHLesion")
     p.add_argument("--output", required=True, type=Path, help="zip to write")
     p.add_argument("--nnunet-root", type=Path, default=Path("results/nnunet"))
-    p.add_argument("--trainer", default="nnUNetTrainerShortEpochs")
-    p.add_argument("--plans", default="nnUNetPlansCPU")
-    p.add_argument("--configuration", default="2d")
+    p.add_argument("--trainer", help="default: the dataset's only trained model")
+    p.add_argument("--plans")
+    p.add_argument("--configuration")
     p.add_argument("--folds", type=int, nargs="*", help="default: every trained fold")
     p.set_defaults(func=_export_model)
 

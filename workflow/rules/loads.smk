@@ -9,9 +9,15 @@ rule compute_regional_loads:
         brain=bids(subject="{subject}", desc="brain", suffix="mask"),
         table=config["atlas"]["region_table"],
     output:
-        bids(
+        long=bids(
             subject="{subject}",
             desc="regionalloads",
+            suffix="stats",
+            extension=".tsv",
+        ),
+        summary=bids(
+            subject="{subject}",
+            desc="loadsummary",
             suffix="stats",
             extension=".tsv",
         ),
@@ -30,6 +36,15 @@ rule collect_regional_loads:
             bids(
                 subject="{subject}",
                 desc="regionalloads",
+                suffix="stats",
+                extension=".tsv",
+            ),
+            subject=SUBJECTS,
+        ),
+        summaries=expand(
+            bids(
+                subject="{subject}",
+                desc="loadsummary",
                 suffix="stats",
                 extension=".tsv",
             ),

@@ -20,8 +20,10 @@ def main(log):
         subject=subject,
         icv_mm3=icv,
     )
-    write_loads_tsv(loads, snakemake.output[0])
-    summary = summarize_loads(loads, icv_mm3=icv).iloc[0]
+    write_loads_tsv(loads, snakemake.output.long)
+    summaries = summarize_loads(loads, icv_mm3=icv)
+    write_loads_tsv(summaries, snakemake.output.summary)
+    summary = summaries.iloc[0]
     log.info(
         "%s: %.0f mm3 of WMH, %.0f mm3 outside the regions",
         subject,

@@ -18,6 +18,7 @@ include: "workflow/rules/atlas.smk"
 include: "workflow/rules/nnunet.smk"
 include: "workflow/rules/loads.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/stats.smk"
 
 
 rule all:

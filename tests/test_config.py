@@ -48,7 +48,7 @@ def test_shipped_configs_are_valid():
 def test_defaults_fill_an_empty_config():
     cfg = with_defaults({})
     assert cfg["samplesheet"] == ""
-    assert cfg["preprocess"]["rigid"]["shrink_factors"] == [8, 4, 2]
+    assert cfg["preprocess"]["rigid"]["shrink_mm"] == [8, 4, 2]
     assert cfg["registration"]["affine"]["sampling_rate"] == 0.15
     assert cfg["demo"]["lesions"]["signal_regions"] == [1, 7, 11, 22, 29, 33]
 

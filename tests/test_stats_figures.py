@@ -174,3 +174,35 @@ def test_save_figure_writes_png_and_pdf(tmp_path: Path) -> None:
     assert png.name == "silhouette.png" and pdf.name == "silhouette.pdf"
     assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
+
+
+def test_subject_overlay_shows_the_slices_with_the_most_lesion() -> None:
+    import nibabel as nib
+
+    from wmhmap.qc import _lesion_cuts, high_load_panel, lesion_region_overlay
+
+    affine = np.diag([2.0, 2.0, 3.0, 1.0])
+    affine[:3, 3] = [-30.0, -30.0, -30.0]
+    rng = np.random.default_rng(0)
+    background = nib.Nifti1Image(rng.random((30, 30, 20)).astype(np.float32), affine)
+    lesions = np.zeros((30, 30, 20), np.uint8)
+    lesions[10:14, 10:14, 5] = 1  # 16 voxels
+    lesions[10:12, 10:12, 12] = 1  # 4 voxels
+    lesions[10, 10, 15] = 1  # 1 voxel
+    regions = np.zeros((30, 30, 20), np.uint8)
+    regions[5:25, 5:25, 2:18] = 7
+    lesion_img = nib.Nifti1Image(lesions, affine)
+    # the two slices with most lesion voxels, in world z (-30 + 3 k), ascending
+    assert _lesion_cuts(lesion_img, lesion_img, 2) == [-15.0, 6.0]
+    figure = lesion_region_overlay(
+        {"FLAIR": background, "T1w": background},
+        lesion_img,
+        nib.Nifti1Image(regions, affine),
+        cuts=2,
+    )
+    titles = [ax.get_title(loc="left") for ax in figure.axes if ax.get_title(loc="left")]
+    assert titles == ["FLAIR: lesions", "FLAIR: regions", "T1w: lesions", "T1w: regions"]
+    panel = high_load_panel([("a", background, lesion_img, 0.06)], cuts=2)
+    assert [ax.get_title(loc="left") for ax in panel.axes if ax.get_title(loc="left")] == [
+        "sub-a: 0.1 mL"
+    ]

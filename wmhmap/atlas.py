@@ -20,8 +20,8 @@ import numpy.typing as npt
 from scipy import ndimage as ndi
 
 from wmhmap.antspy import load_ants
-from wmhmap.errors import InputError
-from wmhmap.geometry import from_ants, to_ants
+from wmhmap.brainvolumes import segment_tissues
+from wmhmap.geometry import to_ants
 from wmhmap.imageio import like
 from wmhmap.preprocess import (
     LinearRegistrationSettings,
@@ -47,10 +47,16 @@ class Atlas:
     """Further label maps to carry along (e.g. ``hippocampus``)."""
 
 
+JHU_HIPPOCAMPUS_LABELS = (27, 92)
+"""Left and right hippocampus in the JHU-MNI-SS type II parcellation (its Slicer LUT)."""
+
 COARSE_MM = 3.0
 """Voxel size of the first (brain-mask) pass."""
 MASK_REGISTRATION = LinearRegistrationSettings(
-    shrink_factors=(2, 1), smoothing_sigmas=(1.0, 0.0), iterations=(100, 50), metric="meansquares"
+    shrink_mm=(2 * COARSE_MM, COARSE_MM),
+    smoothing_mm=(COARSE_MM, 0.0),
+    iterations=(100, 50),
+    metric="meansquares",
 )
 
 
@@ -92,30 +98,9 @@ def segment_white_matter(
     Returns the white-matter posterior probability and the mean intensities of the
     classes in ascending order (CSF, GM, WM on a T1w).
     """
-    ants = load_ants()
-
-    mask = np.asarray(brain_mask, dtype=bool)
-    if not mask.any():
-        raise InputError("brain mask is empty", fix="check the atlas registration QC")
-    image = to_ants(t1)
-    seg = ants.atropos(
-        a=image,
-        x=to_ants(like(mask, t1, np.uint8), pixeltype="float"),
-        i="Kmeans[3]",
-        m="[0.1,1x1x1]",
-        c="[3,0]",
-    )
-    classes = seg["segmentation"].numpy().astype(np.int64)
-    data = np.asarray(t1.dataobj, dtype=np.float32)
-    means = [
-        float(data[classes == k].mean()) if (classes == k).any() else -np.inf for k in (1, 2, 3)
-    ]
-    order = np.argsort(means)  # ascending intensity: CSF, GM, WM on T1w
-    wm_prob = seg["probabilityimages"][int(order[2])]
-    return from_ants(wm_prob, np.float32), {
-        "csf_mean": means[order[0]],
-        "gm_mean": means[order[1]],
-        "wm_mean": means[order[2]],
+    tissues = segment_tissues(t1, brain_mask)
+    return like(tissues.posteriors["wm"], t1, np.float32), {
+        f"{name}_mean": mean for name, mean in tissues.means.items()
     }
 
 
@@ -204,8 +189,8 @@ def propagate_atlas(
             like(np.asarray(atlas.white_matter.dataobj, dtype=np.float32), atlas.white_matter),
             kind="Affine",
             settings=LinearRegistrationSettings(
-                shrink_factors=(4, 2),
-                smoothing_sigmas=(2.0, 1.0),
+                shrink_mm=(4.0, 2.0),
+                smoothing_mm=(2.0, 1.0),
                 iterations=(100, 50),
                 sampling_rate=s.registration.sampling_rate,
                 metric="meansquares",

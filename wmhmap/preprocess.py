@@ -10,6 +10,7 @@ resampling from atlas space (see :mod:`wmhmap.atlas`).
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,21 +45,47 @@ class N4Settings:
 
 @dataclass(frozen=True)
 class LinearRegistrationSettings:
-    """Multi-resolution schedule of a rigid or affine ANTs registration."""
+    """Multi-resolution schedule of a rigid or affine ANTs registration.
 
-    shrink_factors: tuple[int, ...] = (8, 4, 2)
-    smoothing_sigmas: tuple[float, ...] = (3.0, 2.0, 1.0)
+    Levels are given in millimetres, not as ANTs shrink factors, so one schedule works
+    for any scanner resolution: a level of 2 mm shrinks a 1 mm image by 2 and leaves a
+    2 mm image at full resolution (the shrink factor is ``round(level / finest voxel
+    size)``, at least 1). Smoothing sigmas are in millimetres too.
+    """
+
+    shrink_mm: tuple[float, ...] = (8.0, 4.0, 2.0)
+    smoothing_mm: tuple[float, ...] = (3.0, 2.0, 1.0)
     iterations: tuple[int, ...] = (100, 50, 10)
     sampling_rate: float = 0.15
     metric: str = "mattes"
 
     def __post_init__(self) -> None:
-        n = len(self.shrink_factors)
-        if len(self.smoothing_sigmas) != n or len(self.iterations) != n:
+        n = len(self.shrink_mm)
+        if len(self.smoothing_mm) != n or len(self.iterations) != n:
             raise InputError(
-                "registration shrink_factors, smoothing_sigmas and iterations differ in length",
+                "registration shrink_mm, smoothing_mm and iterations differ in length",
                 fix="give one value per resolution level in each list",
             )
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> LinearRegistrationSettings:
+        """Settings from a config block (``preprocess.rigid`` or ``registration.affine``)."""
+        return cls(
+            shrink_mm=tuple(float(v) for v in cfg["shrink_mm"]),
+            smoothing_mm=tuple(float(v) for v in cfg["smoothing_mm"]),
+            iterations=tuple(int(v) for v in cfg["iterations"]),
+            sampling_rate=float(cfg["sampling_rate"]),
+        )
+
+    def shrink_factors(self, spacing_mm: float) -> tuple[int, ...]:
+        """ANTs shrink factors for an image whose finest voxel side is ``spacing_mm``.
+
+        >>> LinearRegistrationSettings().shrink_factors(1.0)
+        (8, 4, 2)
+        >>> LinearRegistrationSettings().shrink_factors(2.0)
+        (4, 2, 1)
+        """
+        return tuple(max(1, round(level / spacing_mm)) for level in self.shrink_mm)
 
 
 @dataclass
@@ -216,8 +243,9 @@ def register_linear(
             aff_metric=s.metric,
             aff_random_sampling_rate=s.sampling_rate,
             aff_iterations=tuple(s.iterations),
-            aff_shrink_factors=tuple(s.shrink_factors),
-            aff_smoothing_sigmas=tuple(s.smoothing_sigmas),
+            aff_shrink_factors=s.shrink_factors(min(voxel_sizes(fixed))),
+            aff_smoothing_sigmas=tuple(s.smoothing_mm),
+            smoothing_in_mm=True,
         )
         transforms = reg["fwdtransforms"]
         if len(transforms) != 1:

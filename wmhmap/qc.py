@@ -78,3 +78,75 @@ def label_overlay_figure(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _lesion_cuts(lesions: nib.Nifti1Image, fallback: nib.Nifti1Image, cuts: int) -> list[float]:
+    """World z of the ``cuts`` axial slices holding the most lesion voxels (RAS image)."""
+    data = np.asarray(lesions.dataobj) > 0
+    per_slice = data.sum(axis=(0, 1))
+    if data.any():
+        candidates = np.flatnonzero(per_slice)
+    else:
+        candidates = np.flatnonzero((np.asarray(fallback.dataobj) > 0).any(axis=(0, 1)))
+    chosen = sorted(candidates[np.argsort(per_slice[candidates])[::-1][:cuts]])
+    return [float(nib.affines.apply_affine(lesions.affine, [0, 0, k])[2]) for k in chosen]
+
+
+def _plot_row(ax, background, roi, z_world, overlay: str, title: str) -> None:  # type: ignore[no-untyped-def]
+    from nilearn import plotting
+
+    plotting.plot_roi(
+        roi,
+        bg_img=background,
+        display_mode="z",
+        cut_coords=z_world or 1,
+        axes=ax,
+        cmap="autumn" if overlay == "lesions" else _label_colours(35),
+        alpha=0.6,
+        black_bg=True,
+        draw_cross=False,
+        annotate=False,
+        colorbar=False,
+    )
+    ax.set_title(title, fontsize=9, loc="left")
+
+
+def lesion_region_overlay(
+    images: dict[str, nib.Nifti1Image],
+    lesions: nib.Nifti1Image,
+    regions: nib.Nifti1Image,
+    *,
+    title: str = "",
+    cuts: int = 6,
+) -> Figure:
+    """Lesions (red) and the 34 regions (colours) over each image, axial slices (nilearn).
+
+    One row per image and overlay (``images`` maps a name such as ``FLAIR`` to an image
+    on the lesions' grid); the slices are those with the most lesion voxels, so the
+    figure shows where the load is.
+    """
+    z_world = _lesion_cuts(lesions, regions, cuts)
+    rows = [(name, overlay) for name in images for overlay in ("lesions", "regions")]
+    fig = Figure(figsize=(2.0 * max(len(z_world), 1) + 1, 2.2 * len(rows)), layout="constrained")
+    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
+    for ax, (name, overlay) in zip(axes, rows, strict=True):
+        roi = lesions if overlay == "lesions" else regions
+        _plot_row(ax, images[name], roi, z_world, overlay, f"{name}: {overlay}")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def high_load_panel(
+    subjects: list[tuple[str, nib.Nifti1Image, nib.Nifti1Image, float]], *, cuts: int = 6
+) -> Figure:
+    """Lesions over FLAIR for representative high-load subjects, one row each.
+
+    ``subjects`` holds (subject id, FLAIR, lesion mask, global load in mL).
+    """
+    fig = Figure(figsize=(2.0 * cuts + 1, 2.2 * max(len(subjects), 1)), layout="constrained")
+    axes = fig.subplots(max(len(subjects), 1), 1, squeeze=False)[:, 0]
+    for ax, (subject, flair, lesions, load_ml) in zip(axes, subjects, strict=False):
+        z_world = _lesion_cuts(lesions, flair, cuts)
+        _plot_row(ax, flair, lesions, z_world, "lesions", f"sub-{subject}: {load_ml:.1f} mL")
+    return fig

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 import pandas as pd
 
@@ -88,3 +89,24 @@ def with_subject_ids(table: pd.DataFrame, *, table_name: str) -> pd.DataFrame:
             fix=f"keep one row per subject in the {table_name}",
         )
     return out
+
+
+def read_table(path: str | Path, *, table_name: str) -> pd.DataFrame:
+    """Read a TSV input of the statistics (loads, sample sheet, brain volumes).
+
+    Subject ids stay text; empty cells and ``n/a`` are missing values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(
+            f"the {table_name} is missing", file=path, fix="run the workflow's earlier stages"
+        )
+    try:
+        table = pd.read_csv(path, sep="\t", dtype={"subject": str}, na_values=["n/a"])
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise InputError(
+            f"the {table_name} is not a readable TSV ({err})",
+            file=path,
+            fix="rewrite it as tab-separated text",
+        ) from err
+    return with_subject_ids(table, table_name=table_name)

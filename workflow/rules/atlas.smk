@@ -14,6 +14,7 @@ rule build_jhu_atlas:
         labels=f"{ATLAS_ROOT}/tpl-JHU/tpl-JHU_desc-regions_dseg.nii.gz",
         brain_mask=f"{ATLAS_ROOT}/tpl-JHU/tpl-JHU_desc-brain_mask.nii.gz",
         white_matter=f"{ATLAS_ROOT}/tpl-JHU/tpl-JHU_label-WM_mask.nii.gz",
+        hippocampus=f"{ATLAS_ROOT}/tpl-JHU/tpl-JHU_label-hippocampus_mask.nii.gz",
     log:
         log_path("build_jhu_atlas"),
     conda:

@@ -106,6 +106,9 @@ def subject_modalities(subject):
     return modalities(SAMPLES.loc[subject])
 
 
+FLAIR_SUBJECTS = [s for s in SUBJECTS if "FLAIR" in subject_modalities(s)]
+
+
 def reference_modality(subject):
     """FLAIR when present: the grid every map of the subject lies on."""
     return analysis_modality(SAMPLES.loc[subject])
@@ -210,6 +213,38 @@ def atlas_files():
     }
 
 
+def atlas_hippocampus():
+    """The atlas hippocampus mask, or None (brain volumes then lack the hippocampus)."""
+    source = config["atlas"]["source"]
+    if source == "custom":
+        return config["atlas"]["hippocampus"] or None
+    name = "demo" if source == "demo" else "JHU"
+    return f"{ATLAS_ROOT}/tpl-{name}/tpl-{name}_label-hippocampus_mask.nii.gz"
+
+
+def brain_volume_inputs(wildcards):
+    s = wildcards.subject
+    files = {
+        "native": n4_image(s, registration_modality(s)),
+        "xfm": atlas_to_native_xfm(s),
+        "atlas_t1": atlas_files()["atlas_t1"],
+        "atlas_brain_mask": atlas_files()["atlas_brain_mask"],
+    }
+    if atlas_hippocampus():
+        files["atlas_hippocampus"] = atlas_hippocampus()
+    return files
+
+
+def atlas_to_native_xfm(subject):
+    return bids(
+        subject=subject,
+        datatype="xfm",
+        suffix="xfm",
+        extension=".mat",
+        **{"from": "atlas", "to": "native", "mode": "image"},
+    )
+
+
 # ---------------------------------------------------------------- targets
 
 
@@ -231,7 +266,99 @@ def final_targets():
         *exported_models(),
         f"{RESULTS}/group/regional_loads_wide.tsv",
         *evaluation_targets(),
+        *stats_targets(),
     ]
+
+
+# ---------------------------------------------------------------- statistics
+
+
+STATS = f"{RESULTS}/group/stats"
+FIGURES = f"{RESULTS}/group/figures"
+
+
+def figure(name, caption, subcategory, labels=None):
+    """A PNG figure of the report (its PDF twin is written beside it)."""
+    return report(
+        f"{FIGURES}/{name}.png",
+        caption=f"../report/{caption}.rst",
+        category="Cohort statistics",
+        subcategory=subcategory,
+        labels=labels or {"figure": name.replace("_", " ")},
+    )
+
+
+def classification_tasks():
+    """Configured tasks whose two classes each have >= 2 subjects in the sample sheet."""
+    if "diagnosis" not in SAMPLES.columns:
+        return []
+    counts = SAMPLES["diagnosis"].dropna().astype(str).str.upper().value_counts()
+    feasible = []
+    for task in config["stats"]["tasks"]:
+        positive, negative = (c.strip() for c in task.split(" vs "))
+        if counts.get(positive, 0) >= 2 and counts.get(negative, 0) >= 2:
+            feasible.append(task)
+    return feasible
+
+
+def has_reference_volumes():
+    if DEMO:
+        return True
+    column = SAMPLES.get("reference_wmh_ml")
+    return column is not None and column.notna().sum() >= 3
+
+
+def overlay_inputs(wildcards):
+    s = wildcards.subject
+    files = {
+        m: bids(subject=s, desc="preproc", suffix=m) for m in subject_modalities(s)
+    }
+    files["lesions"] = bids(subject=s, desc="wmh", suffix="mask")
+    files["regions"] = loads_region_map(wildcards)
+    return files
+
+
+def stats_targets():
+    """Tables and figures of the statistics stage this cohort supports."""
+    figures, stats = FIGURES, STATS
+    targets = [
+        f"{RESULTS}/group/brain_volumes.tsv",
+        *(
+            bids(
+                subject=s,
+                datatype="figures",
+                desc="lesionsregions",
+                suffix="qc",
+                extension=".png",
+            )
+            for s in SUBJECTS
+        ),
+        *([f"{figures}/high_load_subjects.png"] if FLAIR_SUBJECTS else []),
+        f"{stats}/cluster_groups.tsv",
+        f"{figures}/cluster_silhouette.png",
+        f"{figures}/cluster_lesion_frequency.png",
+    ]
+    if has_reference_volumes():
+        targets += [
+            f"{stats}/bland_altman.tsv",
+            *(
+                f"{figures}/{name}.png"
+                for name in (
+                    "bland_altman",
+                    "bland_altman_log",
+                    "predicted_vs_reference",
+                    "loads_by_diagnosis",
+                    "loads_by_site",
+                )
+            ),
+        ]
+    if classification_tasks():
+        targets += [
+            f"{stats}/classification_auc.tsv",
+            f"{figures}/roc_curves.png",
+            f"{figures}/regional_coefficients.png",
+        ]
+    return targets
 
 
 # ---------------------------------------------------------------- nnU-Net

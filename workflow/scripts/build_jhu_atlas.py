@@ -4,7 +4,7 @@ import sys
 def main(log):
     import numpy as np
 
-    from wmhmap.atlas import build_atlas_labels
+    from wmhmap.atlas import JHU_HIPPOCAMPUS_LABELS, build_atlas_labels
     from wmhmap.imageio import like, load_image, save_image
     from wmhmap.regions import load_region_table
 
@@ -19,6 +19,8 @@ def main(log):
     save_image(merged, o.labels)
     save_image(like(mask, t1, np.uint8), o.brain_mask)
     save_image(like(tissue == 3, t1, np.uint8), o.white_matter)
+    hippocampus = np.isin(np.asarray(labels.dataobj), JHU_HIPPOCAMPUS_LABELS)
+    save_image(like(hippocampus, t1, np.uint8), o.hippocampus)
     log.info(
         "merged %d JHU labels into %d regions",
         len(np.unique(labels.dataobj)),

@@ -23,14 +23,8 @@ def main(log):
         white_matter=load_image(i.atlas_white_matter, role="atlas white matter", dtype=None),
     )
     table.check_labels(np.unique(atlas.labels.dataobj), file=i.atlas_labels)
-    affine = cfg["affine"]
     settings = PropagationSettings(
-        registration=LinearRegistrationSettings(
-            shrink_factors=tuple(affine["shrink_factors"]),
-            smoothing_sigmas=tuple(affine["smoothing_sigmas"]),
-            iterations=tuple(affine["iterations"]),
-            sampling_rate=affine["sampling_rate"],
-        ),
+        registration=LinearRegistrationSettings.from_config(cfg["affine"]),
         wm_restricted=cfg["wm_restricted"],
     )
     native = nib.load(i.native)

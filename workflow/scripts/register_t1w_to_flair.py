@@ -7,13 +7,7 @@ def main(log):
     from wmhmap.imageio import atomic_path
     from wmhmap.preprocess import LinearRegistrationSettings, register_linear
 
-    p = snakemake.params.rigid
-    settings = LinearRegistrationSettings(
-        shrink_factors=tuple(p["shrink_factors"]),
-        smoothing_sigmas=tuple(p["smoothing_sigmas"]),
-        iterations=tuple(p["iterations"]),
-        sampling_rate=p["sampling_rate"],
-    )
+    settings = LinearRegistrationSettings.from_config(snakemake.params.rigid)
     rigid = register_linear(
         nib.load(snakemake.input.flair),
         nib.load(snakemake.input.t1w),

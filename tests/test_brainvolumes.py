@@ -1,0 +1,58 @@
+"""Brain-structure volumes against the demo's ground truth."""
+
+import numpy as np
+import pytest
+from conftest import simulate
+from test_atlas import propagate_demo_subject
+
+from wmhmap.brainvolumes import brain_volumes
+from wmhmap.geometry import reorient_to_ras
+from wmhmap.preprocess import correct_bias_n4
+
+
+@pytest.fixture(scope="module")
+def measured(demo_atlas, template, demo_labels, simulated_subject):
+    """(measured, truth) for a CN subject and the AD subject of the session fixture."""
+    hippocampus = template.image(template.hippocampus, np.uint8)
+    out = []
+    for subject in (simulate(template, demo_labels, 0), simulated_subject):
+        result = propagate_demo_subject(demo_atlas, subject)
+        t1, _ = correct_bias_n4(reorient_to_ras(subject.t1))
+        volumes = brain_volumes(
+            t1,
+            demo_atlas.brain_mask,
+            result.atlas_to_subject,
+            atlas_t1=demo_atlas.t1,
+            atlas_hippocampus=hippocampus,
+        )
+        out.append((volumes.as_row(), subject.truth))
+    return out
+
+
+def test_intracranial_and_white_matter_volumes_match_the_truth(measured):
+    for volumes, truth in measured:
+        assert volumes["icv_mm3"] == pytest.approx(truth["icv_mm3"], rel=0.03)
+        assert volumes["wm_mm3"] == pytest.approx(truth["wm_mm3"], rel=0.10)
+        tissues = volumes["csf_mm3"] + volumes["gm_mm3"] + volumes["wm_mm3"]
+        assert tissues == pytest.approx(volumes["icv_mm3"], rel=1e-6)
+        assert volumes["csf_mm3"] < volumes["gm_mm3"]
+
+
+def test_hippocampus_follows_the_planted_atrophy(measured):
+    (cn, cn_truth), (ad, ad_truth) = measured
+    assert (cn_truth["diagnosis"], ad_truth["diagnosis"]) == ("CN", "AD")
+    for volumes, truth in measured:
+        assert volumes["hippocampus_mm3"] == pytest.approx(truth["hippocampus_mm3"], rel=0.15)
+    # the AD subject's hippocampi were shrunk by the simulation; an affine-only
+    # propagation would measure the same (template) volume for both
+    assert ad["hippocampus_mm3"] < 0.9 * cn["hippocampus_mm3"]
+
+
+def test_without_an_atlas_hippocampus_the_column_is_missing(demo_atlas, simulated_subject):
+    from wmhmap.preprocess import LinearTransform
+
+    t1 = reorient_to_ras(simulated_subject.t1)
+    empty_fit = LinearTransform(np.eye(4))
+    volumes = brain_volumes(t1, demo_atlas.brain_mask, empty_fit)
+    assert np.isnan(volumes.hippocampus_mm3)
+    assert volumes.icv_mm3 > 0

@@ -1,0 +1,200 @@
+# Cohort statistics and the paper's figures: brain volumes, Bland-Altman validation,
+# classification (ROC/AUC), clustering of regional loads.
+
+
+rule measure_brain_volumes:
+    """CSF, GM, WM (Atropos), hippocampus (atlas + local SyN) and ICV of one subject."""
+    input:
+        unpack(brain_volume_inputs),
+    output:
+        bids(
+            subject="{subject}",
+            desc="brainvolumes",
+            suffix="stats",
+            extension=".tsv",
+        ),
+    log:
+        log_path("measure_brain_volumes", subject="{subject}"),
+    benchmark:
+        benchmark_path("measure_brain_volumes", subject="{subject}")
+    conda:
+        "../envs/imaging.yaml"
+    threads: 2
+    params:
+        modality=lambda wc: registration_modality(wc.subject),
+    script:
+        "../scripts/measure_brain_volumes.py"
+
+
+rule collect_brain_volumes:
+    """Every subject's brain-structure volumes in one table."""
+    input:
+        expand(
+            bids(
+                subject="{subject}",
+                desc="brainvolumes",
+                suffix="stats",
+                extension=".tsv",
+            ),
+            subject=SUBJECTS,
+        ),
+    output:
+        f"{RESULTS}/group/brain_volumes.tsv",
+    log:
+        log_path("collect_brain_volumes"),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/concat_tables.py"
+
+
+rule validate_volumes:
+    """Bland-Altman of predicted against reference WMH volumes; load distributions."""
+    input:
+        wide=f"{RESULTS}/group/regional_loads_wide.tsv",
+        samplesheet=samplesheet_file(),
+    output:
+        validation=f"{STATS}/volume_validation.tsv",
+        agreement=f"{STATS}/bland_altman.tsv",
+        bland_altman=figure("bland_altman", "bland_altman", "Validation"),
+        bland_altman_log=figure("bland_altman_log", "bland_altman_log", "Validation"),
+        scatter=figure("predicted_vs_reference", "predicted_vs_reference", "Validation"),
+        by_diagnosis=figure("loads_by_diagnosis", "loads_by_group", "Validation"),
+        by_site=figure("loads_by_site", "loads_by_group", "Validation"),
+    log:
+        log_path("validate_volumes"),
+    conda:
+        "../envs/stats.yaml"
+    params:
+        log_offset_ml=config["stats"]["log_offset_ml"],
+    script:
+        "../scripts/validate_volumes.py"
+
+
+rule classify_diagnoses:
+    """AD / MCI / CN logistic regression over four feature sets: ROC, AUC, DeLong, Logit."""
+    input:
+        wide=f"{RESULTS}/group/regional_loads_wide.tsv",
+        samplesheet=samplesheet_file(),
+        brain=f"{RESULTS}/group/brain_volumes.tsv",
+        table=config["atlas"]["region_table"],
+    output:
+        auc=report(
+            f"{STATS}/classification_auc.tsv",
+            caption="../report/classification_auc.rst",
+            category="Cohort statistics",
+            subcategory="Classification",
+        ),
+        roc=f"{STATS}/classification_roc.tsv",
+        delong=f"{STATS}/classification_delong.tsv",
+        coefficients=report(
+            f"{STATS}/classification_coefficients.tsv",
+            caption="../report/classification_coefficients.rst",
+            category="Cohort statistics",
+            subcategory="Classification",
+        ),
+        predictions=f"{STATS}/classification_predictions.tsv",
+        roc_figure=figure("roc_curves", "roc_curves", "Classification"),
+        coefficient_figure=figure(
+            "regional_coefficients", "regional_coefficients", "Classification"
+        ),
+    log:
+        log_path("classify_diagnoses"),
+    benchmark:
+        benchmark_path("classify_diagnoses")
+    conda:
+        "../envs/stats.yaml"
+    params:
+        tasks=classification_tasks(),
+        stats=config["stats"],
+    script:
+        "../scripts/classify_diagnoses.py"
+
+
+rule cluster_regional_loads:
+    """k-means on normalised regional loads: silhouette, groups, lesion-frequency map."""
+    input:
+        wide=f"{RESULTS}/group/regional_loads_wide.tsv",
+        samplesheet=samplesheet_file(),
+        table=config["atlas"]["region_table"],
+    output:
+        assignments=f"{STATS}/cluster_assignments.tsv",
+        silhouette=f"{STATS}/cluster_silhouette.tsv",
+        groups=report(
+            f"{STATS}/cluster_groups.tsv",
+            caption="../report/cluster_groups.rst",
+            category="Cohort statistics",
+            subcategory="Clustering",
+        ),
+        frequency=f"{STATS}/cluster_lesion_frequency.tsv",
+        silhouette_figure=figure(
+            "cluster_silhouette", "cluster_silhouette", "Clustering"
+        ),
+        frequency_figure=figure(
+            "cluster_lesion_frequency", "cluster_lesion_frequency", "Clustering"
+        ),
+    log:
+        log_path("cluster_regional_loads"),
+    conda:
+        "../envs/stats.yaml"
+    params:
+        stats=config["stats"],
+    script:
+        "../scripts/cluster_regional_loads.py"
+
+
+rule figures:
+    """Every paper figure, regenerated from existing tables (no image is recomputed)."""
+    input:
+        stats_targets(),
+
+
+rule plot_subject_overlay:
+    """Lesions and regions over the subject's FLAIR and T1w (nilearn), PNG and PDF."""
+    input:
+        unpack(overlay_inputs),
+    output:
+        report(
+            bids(
+                subject="{subject}",
+                datatype="figures",
+                desc="lesionsregions",
+                suffix="qc",
+                extension=".png",
+            ),
+            caption="../report/subject_overlay.rst",
+            category="Quality control",
+            subcategory="Lesions and regions",
+            labels={"subject": "{subject}"},
+        ),
+    log:
+        log_path("plot_subject_overlay", subject="{subject}"),
+    conda:
+        "../envs/stats.yaml"
+    script:
+        "../scripts/plot_subject_overlay.py"
+
+
+rule plot_high_load_panel:
+    """Lesions over FLAIR of the subjects with the highest loads (the study's Figure 3)."""
+    input:
+        summary=f"{RESULTS}/group/loads_summary.tsv",
+        flair=expand(
+            bids(subject="{subject}", desc="preproc", suffix="FLAIR"),
+            subject=FLAIR_SUBJECTS,
+        ),
+        lesions=expand(
+            bids(subject="{subject}", desc="wmh", suffix="mask"),
+            subject=FLAIR_SUBJECTS,
+        ),
+    output:
+        figure("high_load_subjects", "high_load_subjects", "Figures"),
+    log:
+        log_path("plot_high_load_panel"),
+    conda:
+        "../envs/stats.yaml"
+    params:
+        subjects=FLAIR_SUBJECTS,
+        n=4,
+    script:
+        "../scripts/plot_high_load_panel.py"

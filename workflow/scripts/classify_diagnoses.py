@@ -1,0 +1,63 @@
+import sys
+
+
+def main(log):
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    from wmhmap.imageio import atomic_open
+    from wmhmap.regions import load_region_table
+    from wmhmap.stats import read_table
+    from wmhmap.stats.classification import classify
+    from wmhmap.stats.figures import plot_coefficients, plot_roc_curves, save_figure
+
+    i, o = snakemake.input, snakemake.output
+    cfg = snakemake.params.stats
+    tasks = snakemake.params.tasks
+    skipped = sorted(set(cfg["tasks"]) - set(tasks))
+    if skipped:
+        log.warning("tasks without two subjects in each class, skipped: %s", ", ".join(skipped))
+    results = classify(
+        read_table(i.wide, table_name="wide loads table"),
+        read_table(i.samplesheet, table_name="sample sheet"),
+        read_table(i.brain, table_name="brain volumes table"),
+        tasks=tasks,
+        feature_sets=cfg["feature_sets"],
+        covariates=cfg["covariates"],
+        n_splits=cfg["cv_splits"],
+        n_repeats=cfg["cv_repeats"],
+        n_bootstrap=cfg["bootstrap"],
+        seed=cfg["seed"],
+    )
+    for name in ("auc", "roc", "delong", "coefficients", "predictions"):
+        with atomic_open(getattr(o, name)) as fh:
+            getattr(results, name).to_csv(
+                fh, sep="\t", index=False, na_rep="n/a", float_format="%.6g"
+            )
+    for row in results.auc.itertuples():
+        log.info(
+            "%s, %s: AUC %.3f [%.3f, %.3f]",
+            row.task,
+            row.feature_set,
+            row.auc,
+            row.ci_low,
+            row.ci_high,
+        )
+    regions = load_region_table(i.table)
+    save_figure(plot_roc_curves(results.roc, results.auc), o.roc_figure.removesuffix(".png"))
+    feature_set = "regional" if "regional" in cfg["feature_sets"] else cfg["feature_sets"][0]
+    save_figure(
+        plot_coefficients(
+            results.coefficients, feature_set=feature_set, regions=regions, use_fdr=True
+        ),
+        o.coefficient_figure.removesuffix(".png"),
+    )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

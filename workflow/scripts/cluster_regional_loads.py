@@ -1,0 +1,56 @@
+import sys
+
+
+def main(log):
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    from wmhmap.imageio import atomic_open
+    from wmhmap.regions import load_region_table
+    from wmhmap.stats import read_table
+    from wmhmap.stats.clustering import cluster_regional_loads, regional_profiles
+    from wmhmap.stats.figures import plot_lesion_frequency, plot_silhouette, save_figure
+
+    i, o = snakemake.input, snakemake.output
+    cfg = snakemake.params.stats
+    wide = read_table(i.wide, table_name="wide loads table")
+    regions = load_region_table(i.table)
+    # k-means needs fewer clusters than subjects with regional lesions
+    n = len(regional_profiles(wide).profiles)
+    ks = [k for k in cfg["cluster_ks"] if k < n]
+    if not ks:
+        raise ValueError(f"{n} subject(s) with regional lesion load: too few to cluster (need 3)")
+    result = cluster_regional_loads(
+        wide,
+        k=cfg["cluster_k"] or None,
+        ks=ks,
+        seed=cfg["seed"],
+        regions=regions,
+        meta=read_table(i.samplesheet, table_name="sample sheet"),
+    )
+    for name in ("assignments", "silhouette", "groups", "frequency"):
+        with atomic_open(getattr(o, name)) as fh:
+            getattr(result, name).to_csv(
+                fh, sep="\t", index=False, na_rep="n/a", float_format="%.6g"
+            )
+    log.info(
+        "k = %d (silhouette %.3f); %d subject(s) without regional load left out",
+        result.k,
+        result.silhouette_score,
+        len(result.excluded),
+    )
+    save_figure(
+        plot_silhouette(result.silhouette, result.k), o.silhouette_figure.removesuffix(".png")
+    )
+    save_figure(
+        plot_lesion_frequency(result.frequency, regions), o.frequency_figure.removesuffix(".png")
+    )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

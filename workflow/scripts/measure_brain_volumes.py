@@ -1,0 +1,40 @@
+import sys
+
+
+def main(log):
+    import pandas as pd
+
+    from wmhmap.brainvolumes import COLUMNS, brain_volumes
+    from wmhmap.imageio import atomic_open, load_image
+    from wmhmap.preprocess import LinearTransform
+
+    i = snakemake.input
+    subject = snakemake.wildcards.subject
+    row = {"subject": subject, **dict.fromkeys(COLUMNS, float("nan"))}
+    if snakemake.params.modality != "T1w":
+        # tissue classes by T1w intensity only; a FLAIR-only subject gets NaN volumes
+        log.warning("sub-%s has no T1w: brain volumes left empty (n/a)", subject)
+    else:
+        volumes = brain_volumes(
+            load_image(i.native, subject=subject, role="T1w"),
+            load_image(i.atlas_brain_mask, role="atlas brain mask", dtype=None),
+            LinearTransform.read(i.xfm),
+            atlas_t1=load_image(i.atlas_t1, role="atlas T1"),
+            atlas_hippocampus=(
+                load_image(i.atlas_hippocampus, role="atlas hippocampus", dtype=None)
+                if "atlas_hippocampus" in i.keys()
+                else None
+            ),
+        )
+        row.update(volumes.as_row())
+        log.info("sub-%s: %s", subject, {k: round(v) for k, v in volumes.as_row().items()})
+    with atomic_open(snakemake.output[0]) as fh:
+        pd.DataFrame([row]).to_csv(fh, sep="\t", index=False, na_rep="n/a", float_format="%.1f")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

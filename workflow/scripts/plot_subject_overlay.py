@@ -1,0 +1,34 @@
+import sys
+
+
+def main(log):
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    from wmhmap.imageio import load_image
+    from wmhmap.qc import lesion_region_overlay
+    from wmhmap.stats.figures import save_figure
+
+    i = snakemake.input
+    subject = snakemake.wildcards.subject
+    images = {
+        m: load_image(i[m], subject=subject, role=f"preprocessed {m}")
+        for m in ("FLAIR", "T1w")
+        if m in i.keys()
+    }
+    figure = lesion_region_overlay(
+        images,
+        load_image(i.lesions, subject=subject, role="WMH mask", dtype=None, allow_constant=True),
+        load_image(i.regions, subject=subject, role="region map", dtype=None),
+        title=f"sub-{subject}",
+    )
+    save_figure(figure, snakemake.output[0].removesuffix(".png"), dpi=100)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

@@ -20,7 +20,26 @@ def main(log):
     n = len(regional_profiles(wide).profiles)
     ks = [k for k in cfg["cluster_ks"] if k < n]
     if not ks:
-        raise ValueError(f"{n} subject(s) with regional lesion load: too few to cluster (need 3)")
+        # a cohort (or a model) without lesions in three subjects: nothing to cluster,
+        # but the rest of the statistics still stands; say so in the tables and figures
+        import pandas as pd
+        from matplotlib.figure import Figure
+
+        log.warning("%d subject(s) with regional lesion load: too few to cluster (need 3)", n)
+        empty = {
+            "assignments": ["subject", "cluster"],
+            "silhouette": ["k", "silhouette", "inertia"],
+            "groups": ["cluster", "n_subjects"],
+            "frequency": ["cluster"],
+        }
+        for name, columns in empty.items():
+            with atomic_open(getattr(o, name)) as fh:
+                pd.DataFrame(columns=columns).to_csv(fh, sep="\t", index=False)
+        for path in (o.silhouette_figure, o.frequency_figure):
+            fig = Figure(figsize=(5, 2))
+            fig.text(0.5, 0.5, f"not clustered: {n} subject(s) with regional lesions", ha="center")
+            save_figure(fig, path.removesuffix(".png"))
+        return
     result = cluster_regional_loads(
         wide,
         k=cfg["cluster_k"] or None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import numpy.typing as npt
+from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
@@ -92,7 +93,14 @@ def _lesion_cuts(lesions: nib.Nifti1Image, fallback: nib.Nifti1Image, cuts: int)
     return [float(nib.affines.apply_affine(lesions.affine, [0, 0, k])[2]) for k in chosen]
 
 
-def _plot_row(ax, background, roi, z_world, overlay: str, title: str) -> None:  # type: ignore[no-untyped-def]
+def _plot_row(
+    ax: Axes,
+    background: nib.Nifti1Image,
+    roi: nib.Nifti1Image,
+    z_world: list[float],
+    overlay: str,
+    title: str,
+) -> None:
     from nilearn import plotting
 
     plotting.plot_roi(

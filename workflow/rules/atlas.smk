@@ -32,13 +32,7 @@ rule propagate_atlas_labels:
         labels=bids(subject="{subject}", desc="atlas", suffix="dseg"),
         brain=bids(subject="{subject}", desc="brain", suffix="mask"),
         white_matter=bids(subject="{subject}", label="WM", desc="atlas", suffix="mask"),
-        xfm=bids(
-            subject="{subject}",
-            datatype="xfm",
-            suffix="xfm",
-            extension=".mat",
-            **{"from": "atlas", "to": "native", "mode": "image"},
-        ),
+        xfm=atlas_to_native_xfm("{subject}"),
         qc=bids(
             subject="{subject}",
             datatype="qc",

@@ -203,32 +203,35 @@ def atlas_files():
                 "set the paths in config/config.yaml"
             )
         return {f"atlas_{k}": v for k, v in files.items()}
-    name = "demo" if source == "demo" else "JHU"
-    root = f"{ATLAS_ROOT}/tpl-{name}"
     return {
-        "atlas_t1": f"{root}/tpl-{name}_T1w.nii.gz",
-        "atlas_labels": f"{root}/tpl-{name}_desc-regions_dseg.nii.gz",
-        "atlas_brain_mask": f"{root}/tpl-{name}_desc-brain_mask.nii.gz",
-        "atlas_white_matter": f"{root}/tpl-{name}_label-WM_mask.nii.gz",
+        "atlas_t1": built_atlas_file("T1w"),
+        "atlas_labels": built_atlas_file("desc-regions_dseg"),
+        "atlas_brain_mask": built_atlas_file("desc-brain_mask"),
+        "atlas_white_matter": built_atlas_file("label-WM_mask"),
     }
+
+
+def built_atlas_file(suffix):
+    """A file of the atlas the workflow builds (demo or JHU), e.g. ``label-WM_mask``."""
+    name = "demo" if config["atlas"]["source"] == "demo" else "JHU"
+    return f"{ATLAS_ROOT}/tpl-{name}/tpl-{name}_{suffix}.nii.gz"
 
 
 def atlas_hippocampus():
     """The atlas hippocampus mask, or None (brain volumes then lack the hippocampus)."""
-    source = config["atlas"]["source"]
-    if source == "custom":
+    if config["atlas"]["source"] == "custom":
         return config["atlas"]["hippocampus"] or None
-    name = "demo" if source == "demo" else "JHU"
-    return f"{ATLAS_ROOT}/tpl-{name}/tpl-{name}_label-hippocampus_mask.nii.gz"
+    return built_atlas_file("label-hippocampus_mask")
 
 
 def brain_volume_inputs(wildcards):
     s = wildcards.subject
+    atlas = atlas_files()
     files = {
         "native": n4_image(s, registration_modality(s)),
         "xfm": atlas_to_native_xfm(s),
-        "atlas_t1": atlas_files()["atlas_t1"],
-        "atlas_brain_mask": atlas_files()["atlas_brain_mask"],
+        "atlas_t1": atlas["atlas_t1"],
+        "atlas_brain_mask": atlas["atlas_brain_mask"],
     }
     if atlas_hippocampus():
         files["atlas_hippocampus"] = atlas_hippocampus()

@@ -16,10 +16,10 @@ def main(log):
     cfg = snakemake.params.stats
     wide = read_table(i.wide, table_name="wide loads table")
     regions = load_region_table(i.table)
-    # k-means needs fewer clusters than subjects with regional lesions
+    # k-means needs fewer clusters than subjects with regional lesions (the library
+    # skips larger k of cluster_ks)
     n = len(regional_profiles(wide).profiles)
-    ks = [k for k in cfg["cluster_ks"] if k < n]
-    if not ks:
+    if n <= min(cfg["cluster_ks"]):
         # a cohort (or a model) without lesions in three subjects: nothing to cluster,
         # but the rest of the statistics still stands; say so in the tables and figures
         import pandas as pd
@@ -43,7 +43,7 @@ def main(log):
     result = cluster_regional_loads(
         wide,
         k=cfg["cluster_k"] or None,
-        ks=ks,
+        ks=cfg["cluster_ks"],
         seed=cfg["seed"],
         regions=regions,
         meta=read_table(i.samplesheet, table_name="sample sheet"),

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.image
 import nibabel as nib
 import numpy as np
 import pandas as pd
@@ -61,6 +62,11 @@ def workflow_config() -> dict:
 
     base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     return merge(base, yaml.safe_load((REPO / "config" / "tests.yaml").read_text()))
+
+
+def planned_rules(dry: subprocess.CompletedProcess[str]) -> set[str]:
+    """Rules of the jobs a dry run plans (not the rule names of its other messages)."""
+    return set(re.findall(r"^\s*rule (\w+):", dry.stdout + dry.stderr, re.MULTILINE))
 
 
 def subjects(results: Path) -> list[str]:
@@ -193,77 +199,6 @@ def test_a_subject_missing_t1w_is_segmented_from_flair_and_flagged(results):
     assert t1_only.used == ["T1w"] and t1_only.missing == ["FLAIR"]
 
 
-def test_inference_only_from_exported_zips_reproduces_the_masks(results, tmp_path):
-    export = results / "nnunet" / "export"
-    zips = {
-        m: export / f"{d}.zip"
-        for m, d in (("lesion", "Dataset501_WMHLesion"), ("region", "Dataset502_WMHRegions"))
-    }
-    for z in zips.values():
-        assert z.is_file() and (z.parent / f"{z.name}.sha256").is_file()
-    before = {
-        s: np.asarray(nib.load(results / f"sub-{s}/anat/sub-{s}_desc-wmh_mask.nii.gz").dataobj)
-        for s in subjects(results)
-    }
-    cfg = extra_config(
-        tmp_path,
-        "pretrained.yaml",
-        {
-            "models": {
-                m: {"dataset_id": 501 if m == "lesion" else 502, "pretrained": str(z)}
-                for m, z in zips.items()
-            }
-        },
-    )
-    shutil.rmtree(results / "nnunet" / "installed", ignore_errors=True)  # kept results
-    args = ("--configfile", "config/tests.yaml", cfg, "--config", f"results={results}")
-    dry = snakemake(*args, "-n", "--forcerun", "segment_wmh", "segment_regions")
-    assert dry.returncode == 0, dry.stderr[-3000:]
-    for rule in ("train_nnunet_fold", "plan_nnunet", "write_nnunet_dataset"):
-        assert rule not in dry.stdout
-    assert "install_pretrained_model" in dry.stdout
-    run = snakemake(*args, "--forcerun", "segment_wmh", "segment_regions")
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert (results / "nnunet" / "installed" / "lesion.sha256").is_file()
-    for s, mask in before.items():
-        after = np.asarray(nib.load(results / f"sub-{s}/anat/sub-{s}_desc-wmh_mask.nii.gz").dataobj)
-        np.testing.assert_array_equal(after, mask)
-
-
-def test_a_tampered_model_zip_is_refused(results, tmp_path):
-    source = results / "nnunet" / "export" / "Dataset501_WMHLesion.zip"
-    tampered = tmp_path / "lesion.zip"
-    shutil.copyfile(source, tampered)
-    shutil.copyfile(source.with_name(source.name + ".sha256"), tmp_path / "lesion.zip.sha256")
-    with open(tampered, "r+b") as fh:
-        fh.seek(200)
-        byte = fh.read(1)
-        fh.seek(200)
-        fh.write(bytes([byte[0] ^ 0xFF]))
-    other = tmp_path / "results"
-    cfg = extra_config(
-        tmp_path,
-        "tampered.yaml",
-        {
-            "results": str(other),
-            "models": {"lesion": {"dataset_id": 501, "pretrained": str(tampered)}},
-        },
-    )
-    run = snakemake(
-        "--configfile",
-        "config/tests.yaml",
-        cfg,
-        "--",  # end of --configfile's list: what follows is the target
-        str(other / "nnunet" / "installed" / "lesion.sha256"),
-    )
-    assert run.returncode != 0
-    assert (
-        "checksum" in run.stdout + run.stderr
-        and "differs from the expected" in run.stdout + run.stderr
-    )
-    assert not (other / "nnunet" / "installed" / "lesion.sha256").exists()
-
-
 def test_regional_loads_add_up_and_match_the_masks(results):
     from wmhmap.loads import LONG_COLUMNS, SUMMARY_COLUMNS, regional_loads_from_files
     from wmhmap.regions import load_region_table
@@ -374,15 +309,20 @@ def test_figures_target_replots_without_touching_images(results):
         "--config", f"results={results}", "-n", "--forcerun", *stats_rules, "--", "figures"
     )
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
-    planned = set(re.findall(r"^\s*rule (\w+):", dry.stdout + dry.stderr, re.MULTILINE))
+    planned = planned_rules(dry)
     assert planned == stats_rules | {"figures"} or planned == stats_rules, planned
 
 
-def test_report_holds_every_figure(results, tmp_path):
-    html = tmp_path / "report.html"
+@pytest.fixture(scope="module")
+def report(results, tmp_path_factory) -> Path:
+    html = tmp_path_factory.mktemp("report") / "report.html"
     done = snakemake("--config", f"results={results}", "--report", str(html))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    text = html.read_text(errors="replace")
+    return html
+
+
+def test_report_holds_every_figure(report):
+    text = report.read_text(errors="replace")
     for name in (
         "bland_altman.png",
         "roc_curves.png",
@@ -392,3 +332,113 @@ def test_report_holds_every_figure(results, tmp_path):
         "_desc-atlas_qc.png",
     ):
         assert name in text, name
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian: apt install chromium)")
+def test_report_opens_in_a_browser(report, tmp_path):
+    """The report's page script runs in headless Chromium and shows its result categories."""
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=10000",
+    ]
+    url = report.as_uri()
+    dom = subprocess.run(
+        [CHROMIUM, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=300
+    ).stdout
+    body = re.sub(r"<(script|style)\b.*?</\1>", "", dom, flags=re.DOTALL)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body))
+    for shown in ("Workflow", "Results", "Cohort statistics", "Quality control"):
+        assert shown in text, (shown, text[:2000])
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [CHROMIUM, *flags, "--window-size=1400,1000", f"--screenshot={shot}", url],
+        capture_output=True,
+        timeout=300,
+    )
+    pixels = np.asarray(matplotlib.image.imread(shot))
+    assert pixels.shape[:2] == (1000, 1400) and pixels.std() > 0.05  # not a blank page
+
+
+# Tests that re-run rules on the shared run (new mask mtimes make everything downstream
+# out of date) come last: the tests above check an up-to-date DAG.
+
+
+def test_inference_only_from_exported_zips_reproduces_the_masks(results, tmp_path):
+    export = results / "nnunet" / "export"
+    zips = {
+        m: export / f"{d}.zip"
+        for m, d in (("lesion", "Dataset501_WMHLesion"), ("region", "Dataset502_WMHRegions"))
+    }
+    for z in zips.values():
+        assert z.is_file() and (z.parent / f"{z.name}.sha256").is_file()
+    before = {
+        s: np.asarray(nib.load(results / f"sub-{s}/anat/sub-{s}_desc-wmh_mask.nii.gz").dataobj)
+        for s in subjects(results)
+    }
+    cfg = extra_config(
+        tmp_path,
+        "pretrained.yaml",
+        {
+            "models": {
+                m: {"dataset_id": 501 if m == "lesion" else 502, "pretrained": str(z)}
+                for m, z in zips.items()
+            }
+        },
+    )
+    shutil.rmtree(results / "nnunet" / "installed", ignore_errors=True)  # kept results
+    args = ("--configfile", "config/tests.yaml", cfg, "--config", f"results={results}")
+    dry = snakemake(*args, "-n", "--forcerun", "segment_wmh", "segment_regions")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    planned = planned_rules(dry)
+    assert not planned & {"train_nnunet_fold", "plan_nnunet", "write_nnunet_dataset"}, planned
+    assert "install_pretrained_model" in planned
+    run = snakemake(*args, "--forcerun", "segment_wmh", "segment_regions")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert (results / "nnunet" / "installed" / "lesion.sha256").is_file()
+    for s, mask in before.items():
+        after = np.asarray(nib.load(results / f"sub-{s}/anat/sub-{s}_desc-wmh_mask.nii.gz").dataobj)
+        np.testing.assert_array_equal(after, mask)
+
+
+def test_a_tampered_model_zip_is_refused(results, tmp_path):
+    source = results / "nnunet" / "export" / "Dataset501_WMHLesion.zip"
+    tampered = tmp_path / "lesion.zip"
+    shutil.copyfile(source, tampered)
+    shutil.copyfile(source.with_name(source.name + ".sha256"), tmp_path / "lesion.zip.sha256")
+    with open(tampered, "r+b") as fh:
+        fh.seek(200)
+        byte = fh.read(1)
+        fh.seek(200)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    other = tmp_path / "results"
+    cfg = extra_config(
+        tmp_path,
+        "tampered.yaml",
+        {
+            "results": str(other),
+            "models": {"lesion": {"dataset_id": 501, "pretrained": str(tampered)}},
+        },
+    )
+    run = snakemake(
+        "--configfile",
+        "config/tests.yaml",
+        cfg,
+        "--",  # end of --configfile's list: what follows is the target
+        str(other / "nnunet" / "installed" / "lesion.sha256"),
+    )
+    assert run.returncode != 0
+    assert (
+        "checksum" in run.stdout + run.stderr
+        and "differs from the expected" in run.stdout + run.stderr
+    )
+    assert not (other / "nnunet" / "installed" / "lesion.sha256").exists()

@@ -21,7 +21,7 @@ def models_from_config(
     defaults = LesionModel()
     lesion_model = LesionModel(
         median_ml=dict(lesions.get("median_ml", defaults.median_ml)),
-        signal_fraction=dict(lesions.get("signal_fraction", defaults.signal_fraction)),
+        signal_ml=dict(lesions.get("signal_ml", defaults.signal_ml)),
         signal_regions=tuple(lesions.get("signal_regions", defaults.signal_regions)),
     )
     anatomy = AnatomyModel(deformation_mm=float(demo.get("deformation_mm", 1.0)))

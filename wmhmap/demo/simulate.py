@@ -5,9 +5,10 @@ of transforms, with lesions painted into it, imaged by a "scanner" with its own
 grid, contrast, bias field and noise:
 
 1. lesions are planted in template space (white matter only): periventricular caps
-   and bands hugging the lateral ventricles, deep punctate and confluent lesions, and
-   a diagnosis-dependent share placed in the *signal regions* (config), so that
-   regional loads separate diagnoses better than the global load does;
+   and bands hugging the lateral ventricles, deep punctate and confluent lesions (a
+   background load that grows with age), plus a diagnosis-dependent load placed in
+   the *signal regions* (config), so that regional loads separate diagnoses better
+   than the global load does;
 2. the backward map from a subject's scanner world to template world is
    head pose (random rotation, translation, head size) -> smooth random
    nonlinear displacement -> atrophy (ventricles widen and hippocampi shrink with
@@ -114,12 +115,16 @@ def scanner_profiles(
 class LesionModel:
     """How much white matter disease each diagnosis carries, and where."""
 
-    median_ml: dict[str, float] = field(default_factory=lambda: {"CN": 3.0, "MCI": 4.0, "AD": 5.5})
+    median_ml: dict[str, float] = field(default_factory=lambda: {"CN": 3.5, "MCI": 3.5, "AD": 3.5})
+    """Median background load (periventricular + deep, anywhere in white matter) at age
+    72, mL; it grows 3 % per year of age."""
     sigma_log: float = 0.6
-    signal_fraction: dict[str, float] = field(
-        default_factory=lambda: {"CN": 0.04, "MCI": 0.18, "AD": 0.40}
-    )
+    signal_ml: dict[str, float] = field(default_factory=lambda: {"CN": 0.1, "MCI": 0.8, "AD": 2.0})
+    """Median diagnosis-specific load added in the signal regions, mL."""
+    signal_sigma_log: float = 0.3
     signal_regions: tuple[int, ...] = (1, 7, 11, 22, 29, 33)
+    """Regions the diagnosis-specific load goes to, in turn (default: the regions the
+    study found for AD vs CN)."""
     periventricular_share: float = 0.6
     max_ml: float = 60.0
 
@@ -297,7 +302,8 @@ def plant_lesions(
     """Paint lesions (partial-volume fractions, 1 mm template grid) for one subject."""
     sites = _lesion_sites(template, labels.tobytes())
     age_effect = 0.03 * (spec.age - 72.0)
-    target_ml = float(
+
+    background_ml = float(
         np.clip(
             np.exp(
                 np.log(model.median_ml[spec.diagnosis])
@@ -308,7 +314,9 @@ def plant_lesions(
             model.max_ml,
         )
     )
-    share = float(np.clip(rng.normal(model.signal_fraction[spec.diagnosis], 0.06), 0.0, 0.9))
+    signal_ml = float(
+        np.exp(np.log(model.signal_ml[spec.diagnosis]) + rng.normal(0, model.signal_sigma_log))
+    )
     lesions = np.zeros(template.shape, dtype=np.float32)
     all_regions = sorted(r for r in sites.wm_centres if sites.wm_centres[r].size)
     pv_regions = sorted(r for r in sites.periventricular if sites.periventricular[r].size)
@@ -316,11 +324,12 @@ def plant_lesions(
 
     def place(goal_mm3: float, kind: str) -> float:
         placed = 0.0
-        for _ in range(400):
+        offset = int(rng.integers(len(signal))) if signal else 0
+        for attempt in range(400):
             if placed >= goal_mm3:
                 break
             if kind == "signal":
-                region = int(rng.choice(signal))
+                region = signal[(offset + attempt) % len(signal)]
                 pool = sites.wm_centres[region]
                 radius = rng.uniform(2.0, 5.5)
             elif kind == "periventricular":
@@ -340,14 +349,11 @@ def plant_lesions(
             placed += float(lesions[sl].sum()) - before
         return placed
 
-    goal = target_ml * 1000.0
-    signal_mm3 = place(goal * share, "signal") if signal else 0.0
-    rest = goal - signal_mm3
-    pv_mm3 = place(rest * model.periventricular_share, "periventricular")
-    deep_mm3 = place(goal - signal_mm3 - pv_mm3, "deep")
+    signal_mm3 = place(signal_ml * 1000.0, "signal") if signal else 0.0
+    pv_mm3 = place(background_ml * 1000.0 * model.periventricular_share, "periventricular")
+    deep_mm3 = place(background_ml * 1000.0 - pv_mm3, "deep")
     return lesions, {
-        "target_ml": target_ml,
-        "signal_share": share,
+        "target_ml": background_ml + signal_ml,
         "planted_signal_ml": signal_mm3 / 1000,
         "planted_periventricular_ml": pv_mm3 / 1000,
         "planted_deep_ml": deep_mm3 / 1000,

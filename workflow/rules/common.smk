@@ -291,11 +291,25 @@ def figure(name, caption, subcategory, labels=None):
     )
 
 
+def figure_pdfs(*names):
+    """The PDF twins of report figures, written by the same job (declared so that a
+    failed job leaves no stale PDF behind)."""
+    return [f"{FIGURES}/{name}.pdf" for name in names]
+
+
 def classification_tasks():
-    """Configured tasks whose two classes each have >= 2 subjects in the sample sheet."""
+    """Configured tasks whose two classes each have >= 2 subjects in the sample sheet.
+
+    Subjects lacking a sample-sheet covariate the config asks for (age, sex) do not
+    count: the classification leaves them out.
+    """
     if "diagnosis" not in SAMPLES.columns:
         return []
-    counts = SAMPLES["diagnosis"].dropna().astype(str).str.upper().value_counts()
+    needed = ["diagnosis"] + [
+        c for c in ("age", "sex") if c in config["stats"]["covariates"]
+    ]
+    complete = SAMPLES.reindex(columns=needed).dropna()
+    counts = complete["diagnosis"].astype(str).str.upper().value_counts()
     feasible = []
     for task in config["stats"]["tasks"]:
         positive, negative = (c.strip() for c in task.split(" vs "))

@@ -61,6 +61,13 @@ rule validate_volumes:
         scatter=figure("predicted_vs_reference", "predicted_vs_reference", "Validation"),
         by_diagnosis=figure("loads_by_diagnosis", "loads_by_group", "Validation"),
         by_site=figure("loads_by_site", "loads_by_group", "Validation"),
+        pdfs=figure_pdfs(
+            "bland_altman",
+            "bland_altman_log",
+            "predicted_vs_reference",
+            "loads_by_diagnosis",
+            "loads_by_site",
+        ),
     log:
         log_path("validate_volumes"),
     conda:
@@ -98,6 +105,7 @@ rule classify_diagnoses:
         coefficient_figure=figure(
             "regional_coefficients", "regional_coefficients", "Classification"
         ),
+        pdfs=figure_pdfs("roc_curves", "regional_coefficients"),
     log:
         log_path("classify_diagnoses"),
     benchmark:
@@ -133,6 +141,7 @@ rule cluster_regional_loads:
         frequency_figure=figure(
             "cluster_lesion_frequency", "cluster_lesion_frequency", "Clustering"
         ),
+        pdfs=figure_pdfs("cluster_silhouette", "cluster_lesion_frequency"),
     log:
         log_path("cluster_regional_loads"),
     conda:
@@ -167,6 +176,13 @@ rule plot_subject_overlay:
             subcategory="Lesions and regions",
             labels={"subject": "{subject}"},
         ),
+        pdf=bids(
+            subject="{subject}",
+            datatype="figures",
+            desc="lesionsregions",
+            suffix="qc",
+            extension=".pdf",
+        ),
     log:
         log_path("plot_subject_overlay", subject="{subject}"),
     conda:
@@ -189,6 +205,7 @@ rule plot_high_load_panel:
         ),
     output:
         figure("high_load_subjects", "high_load_subjects", "Figures"),
+        pdf=figure_pdfs("high_load_subjects"),
     log:
         log_path("plot_high_load_panel"),
     conda:

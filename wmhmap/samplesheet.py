@@ -47,23 +47,33 @@ def _blank(value: Any) -> bool:
     )
 
 
-def read_samplesheet(path: str | Path) -> pd.DataFrame:
-    """Read a sample sheet TSV as strings (blank cells become empty strings)."""
+def read_tsv(
+    path: str | Path, *, what: str, missing_fix: str, unreadable_fix: str, **read_csv: Any
+) -> pd.DataFrame:
+    """Read a TSV with pandas (``read_csv`` keywords passed on); ``what`` names the table
+    in the :class:`InputError` raised for a missing or unparsable file."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(
-            "sample sheet not found",
-            file=path,
-            fix="set `samplesheet:` in config/config.yaml to your TSV (empty runs the demo)",
-        )
+        raise InputError(f"{what} not found", file=path, fix=missing_fix)
     try:
-        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
+        return pd.read_csv(path, sep="\t", **read_csv)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise InputError(
-            f"sample sheet is not a readable TSV ({exc})",
-            file=path,
-            fix="save it as tab-separated UTF-8 text with one header line",
+            f"{what} is not a readable TSV ({exc})", file=path, fix=unreadable_fix
         ) from None
+
+
+def read_samplesheet(path: str | Path) -> pd.DataFrame:
+    """Read a sample sheet TSV as strings (blank cells become empty strings)."""
+    df = read_tsv(
+        path,
+        what="sample sheet",
+        missing_fix="set `samplesheet:` in config/config.yaml to your TSV (empty runs the demo)",
+        unreadable_fix="save it as tab-separated UTF-8 text with one header line",
+        dtype=str,
+        keep_default_na=False,
+        comment=None,
+    )
     df.columns = [c.strip() for c in df.columns]
     return df.apply(lambda col: col.str.strip())
 

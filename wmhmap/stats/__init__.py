@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from wmhmap.errors import InputError
+from wmhmap.samplesheet import read_tsv
 
 REGION_COLUMN = re.compile(r"^region_(\d+)$")
 """Regional load columns of the wide table: ``region_01`` ... ``region_34``."""
@@ -96,17 +97,12 @@ def read_table(path: str | Path, *, table_name: str) -> pd.DataFrame:
 
     Subject ids stay text; empty cells and ``n/a`` are missing values.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(
-            f"the {table_name} is missing", file=path, fix="run the workflow's earlier stages"
-        )
-    try:
-        table = pd.read_csv(path, sep="\t", dtype={"subject": str}, na_values=["n/a"])
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise InputError(
-            f"the {table_name} is not a readable TSV ({err})",
-            file=path,
-            fix="rewrite it as tab-separated text",
-        ) from err
+    table = read_tsv(
+        path,
+        what=f"the {table_name}",
+        missing_fix="run the workflow's earlier stages",
+        unreadable_fix="rewrite it as tab-separated text",
+        dtype={"subject": str},
+        na_values=["n/a"],
+    )
     return with_subject_ids(table, table_name=table_name)

@@ -21,6 +21,17 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/stats.smk"
 
 
+# Cohort tables are gathered on the submitting host, not queued on a cluster.
+localrules:
+    all,
+    figures,
+    write_demo_samplesheet,
+    collect_registration_qc,
+    collect_brain_volumes,
+    collect_regional_loads,
+    summarize_evaluation,
+
+
 rule all:
     """Every result of the workflow."""
     default_target: True

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -11,6 +13,31 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+TIMEOUT_S = 1800
+
+
+def snakemake(
+    *args: str, timeout: int = TIMEOUT_S, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Snakemake on the tests config (config/tests.yaml), from the repository root."""
+    cmd = [SNAKEMAKE, "--cores", "2", "--configfile", "config/tests.yaml", *args]
+    env = {**(env or os.environ), "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="session")
+def results(tmp_path_factory) -> Path:
+    """One run of the whole DAG on the tests config, shared by the workflow tests.
+
+    WMHMAP_WORKFLOW_RESULTS=<folder> keeps the run between sessions (development):
+    Snakemake then redoes only what changed.
+    """
+    kept = os.environ.get("WMHMAP_WORKFLOW_RESULTS")
+    root = Path(kept).resolve() if kept else tmp_path_factory.mktemp("workflow") / "results"
+    done = snakemake("--config", f"results={root}")
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    return root
 
 
 def make_image(data, zooms=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0), dtype=np.float32):

@@ -346,6 +346,12 @@ def test_tsv_round_trip_is_exact_and_byte_for_byte_deterministic(tmp_path):
     assert "\tn/a\t" in (tmp_path / "long.tsv").read_text()
     with pytest.raises(InputError, match="lacks column"):
         read_loads_tsv(tmp_path / "wide.tsv", columns=LONG_COLUMNS)
+    with pytest.raises(InputError, match="loads table not found"):
+        read_loads_tsv(tmp_path / "none.tsv")
+    broken = tmp_path / "broken.tsv"  # a binary file, e.g. a NIfTI passed by mistake
+    broken.write_bytes(b"\x1f\x8b\x08\x00\xff\xfe\xfa" * 50)
+    with pytest.raises(InputError, match="loads table is not a readable TSV"):
+        read_loads_tsv(broken)
 
 
 def test_loads_from_files(tmp_path):

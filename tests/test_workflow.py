@@ -7,11 +7,9 @@ One session-scoped run of the whole DAG (6 synthetic subjects at 2 mm, nnU-Net w
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import matplotlib.image
@@ -20,34 +18,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, snakemake
 
 pytestmark = pytest.mark.workflow
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-TIMEOUT_S = 1800
-
-
-def snakemake(*args: str, timeout: int = TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-    cmd = [SNAKEMAKE, "--cores", "2", "--configfile", "config/tests.yaml", *args]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def extra_config(tmp_path: Path, name: str, content: dict) -> str:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(content))
     return str(path)
-
-
-@pytest.fixture(scope="session")
-def results(tmp_path_factory) -> Path:
-    # WMHMAP_WORKFLOW_RESULTS=<folder> keeps the run between sessions (development):
-    # Snakemake then redoes only what changed.
-    kept = os.environ.get("WMHMAP_WORKFLOW_RESULTS")
-    root = Path(kept).resolve() if kept else tmp_path_factory.mktemp("workflow") / "results"
-    done = snakemake("--config", f"results={root}")
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-    return root
 
 
 def workflow_config() -> dict:

@@ -142,14 +142,21 @@ def check_array(
                 file=path,
                 fix="replace them (e.g. fslmaths -nan) or re-export the scan",
             )
-    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-8:
+    linear = np.asarray(affine, dtype=float)[:3, :3]
+    sizes = np.sqrt((linear**2).sum(axis=0))
+    # degenerate: a zero axis or axes (nearly) in one plane; judged relative to the voxel
+    # sizes so that a header in metres reads as implausible sizes, not as degenerate
+    if (
+        not np.all(np.isfinite(affine))
+        or np.any(sizes == 0)
+        or abs(np.linalg.det(linear)) < 1e-6 * float(np.prod(sizes))
+    ):
         raise InputError(
             f"{role} has a degenerate or non-finite affine (qform/sform)",
             subject=subject,
             file=path,
             fix="repair the header orientation (e.g. fslorient, or re-run dcm2niix)",
         )
-    sizes = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
     lo, hi = VOXEL_MM_RANGE
     if np.any(sizes < lo) or np.any(sizes > hi):
         shown = " x ".join(f"{s:.3g}" for s in sizes)

@@ -74,6 +74,7 @@ from scipy.sparse import csgraph
 from wmhmap.errors import InputError
 from wmhmap.imageio import same_grid
 from wmhmap.regions import OUTSIDE, RegionTable
+from wmhmap.samplesheet import read_tsv
 
 LONG_COLUMNS: tuple[str, ...] = (
     "subject",
@@ -782,11 +783,11 @@ def read_loads_tsv(path: str | Path, *, columns: Sequence[str] | None = None) ->
     zeros); ``n/a`` becomes NaN. ``columns`` (e.g. :data:`LONG_COLUMNS`) are required.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("loads table not found", file=path, fix="check the path")
-    table = pd.read_csv(
+    table = read_tsv(
         path,
-        sep="\t",
+        what="loads table",
+        missing_fix="check the path",
+        unreadable_fix="pass a table written by wmhmap's regional loads step",
         dtype={"subject": str, "region_name": str, "hemisphere": str},
         na_values=["n/a"],
         keep_default_na=False,

@@ -99,3 +99,16 @@ def shared_dir(variable: str, default: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"{variable}={value} is not a folder")
     return path
+
+
+def copy_run(results: Path, target: Path) -> Path:
+    """Copy a results folder keeping modification times; repoint its demo sample sheet
+    (which holds absolute paths) at the copy, keeping its time too."""
+    import shutil
+
+    shutil.copytree(results, target)
+    sheet = target / "demo" / "samplesheet.tsv"
+    stat = sheet.stat()
+    sheet.write_text(sheet.read_text().replace(str(results), str(target)))
+    os.utime(sheet, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return target

@@ -81,3 +81,30 @@ def load_ants() -> Any:
             sys.modules.pop(name, None)
         raise
     return ants
+
+
+REPRODUCIBLE_SEED = 20251122
+"""The random seed of ANTs' metric sampling when registrations must be reproducible."""
+
+
+def reproducible_registration(seed: int = REPRODUCIBLE_SEED) -> None:
+    """Make this process's ANTs registrations bit-for-bit reproducible.
+
+    ANTs samples the metric at random points (a fresh seed per call unless one is
+    given) and sums it over ITK threads in a varying order, so two runs of the same
+    registration differ (measured with 2 threads and a fixed seed: affine entries up
+    to 0.03 apart). A fixed seed *and* one ITK thread make them identical. The thread
+    count is read when ITK starts: the caller must also set
+    ``ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS=1`` before the first ANTs call (rule scripts
+    do it by running with one thread, see :func:`registration_threads`).
+    """
+    load_ants().config._random_seed = int(seed)
+
+
+def registration_threads(threads: int, reproducible: bool) -> int:
+    """Threads for a job that registers images: one when it must be reproducible.
+
+    >>> registration_threads(4, reproducible=True), registration_threads(4, False)
+    (1, 4)
+    """
+    return 1 if reproducible else max(int(threads), 1)

@@ -68,7 +68,8 @@ class Tissues:
 def segment_tissues(t1: nib.Nifti1Image, brain_mask: npt.ArrayLike, *, mrf: float = 0.1) -> Tissues:
     """CSF, GM and WM posterior probabilities (ANTs Atropos, 3-class k-means) in the brain.
 
-    The classes are named by mean T1w intensity (CSF darkest, WM brightest).
+    The classes are named by mean T1w intensity (CSF darkest, WM brightest). Atropos
+    runs with a constant seed, so one thread gives identical results run after run.
     """
     ants = load_ants()
 
@@ -81,6 +82,7 @@ def segment_tissues(t1: nib.Nifti1Image, brain_mask: npt.ArrayLike, *, mrf: floa
         i="Kmeans[3]",
         m=f"[{mrf},1x1x1]",
         c="[3,0]",
+        r=0,  # a constant seed: Atropos seeds itself at random by default
     )
     classes = seg["segmentation"].numpy().astype(np.int64)
     data = np.asarray(t1.dataobj, dtype=np.float32)

@@ -62,6 +62,7 @@ rule propagate_atlas_labels:
     threads: 2
     params:
         registration=config["registration"],
+        reproducible=config["registration"]["reproducible"],
     script:
         "../scripts/propagate_atlas_labels.py"
 

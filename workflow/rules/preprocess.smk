@@ -59,6 +59,7 @@ rule register_t1w_to_flair:
     threads: 2
     params:
         rigid=config["preprocess"]["rigid"],
+        reproducible=config["registration"]["reproducible"],
     script:
         "../scripts/register_t1w_to_flair.py"
 

@@ -22,6 +22,7 @@ rule measure_brain_volumes:
     threads: 2
     params:
         modality=lambda wc: registration_modality(wc.subject),
+        reproducible=config["registration"]["reproducible"],
     script:
         "../scripts/measure_brain_volumes.py"
 

@@ -1,0 +1,90 @@
+"""Faults: a run killed with SIGKILL in the middle of a long rule loses nothing.
+
+The shared local run of the tests config is copied and one test subject's results are
+deleted from the copy. Snakemake rebuilds that subject's regional loads; while the
+atlas registration of the subject runs, the whole Snakemake process group is killed
+with SIGKILL (no chance to clean up). The rerun must redo the interrupted rule, never
+take a truncated file as done, and end with results identical to the uninterrupted
+run's (the tests config makes registrations reproducible).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, SNAKEMAKE, copy_run
+
+pytestmark = pytest.mark.workflow
+KILLED_RULE = "propagate_atlas_labels"
+
+
+def command(root: Path, *args: str) -> list[str]:
+    # targets and flags first: --configfile and --config take every word after them
+    return [
+        SNAKEMAKE, *args, "--cores", "2", "--configfile", "config/tests.yaml",
+        "--config", f"results={root}",
+    ]  # fmt: skip
+
+
+def kill_during(cmd: list[str], started: Path, timeout_s: float = 600) -> None:
+    """Start ``cmd``; SIGKILL its process group 2 s after ``started`` appears."""
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not started.exists():
+            if proc.poll() is not None:
+                pytest.fail(f"Snakemake ended (status {proc.returncode}) before {started}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{started} did not appear in {timeout_s:.0f} s")
+            time.sleep(0.2)
+        time.sleep(2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_kill_9_during_registration_then_rerun_loses_nothing(results, tmp_path):
+    root = copy_run(results, tmp_path / "results")
+    sheet = pd.read_csv(root / "demo" / "samplesheet.tsv", sep="\t", dtype=str)
+    subject = sorted(sheet[sheet.split == "test"].subject)[0]
+    shutil.rmtree(root / f"sub-{subject}")
+    anat = f"sub-{subject}/anat/sub-{subject}"
+    target = str(root / f"{anat}_desc-regionalloads_stats.tsv")
+    started = root / "logs" / KILLED_RULE / f"subject-{subject}.log"
+    started.unlink(missing_ok=True)
+
+    kill_during(command(root, target), started)
+    atlas = root / f"{anat}_desc-atlas_dseg.nii.gz"
+    assert not atlas.exists(), "the killed rule left its output in place"
+    # the lock of the killed run stays behind, as after any SIGKILL: release it
+    unlock = subprocess.run(command(root, target, "--unlock"), cwd=REPO, capture_output=True)
+    assert unlock.returncode == 0
+
+    dry = subprocess.run(command(root, target, "-n"), cwd=REPO, capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert f"rule {KILLED_RULE}:" in dry.stdout + dry.stderr
+
+    rerun = subprocess.run(
+        command(root, target, "--rerun-incomplete"),
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr[-4000:]
+    for name in ("desc-atlas_dseg", "desc-brain_mask", "desc-preproc_T1w", "desc-wmh_mask"):
+        rebuilt = np.asarray(nib.load(root / f"{anat}_{name}.nii.gz").dataobj)
+        assert np.array_equal(rebuilt, nib.load(results / f"{anat}_{name}.nii.gz").dataobj), name
+    table = f"{anat}_desc-regionalloads_stats.tsv"
+    assert (root / table).read_bytes() == (results / table).read_bytes()

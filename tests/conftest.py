@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,13 +18,24 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TIMEOUT_S = 1800
 
 
+def snakemake_command(*args: str) -> list[str]:
+    """The Snakemake command line on the tests config; targets go after ``--``."""
+    return [SNAKEMAKE, "--cores", "2", "--configfile", "config/tests.yaml", *args]
+
+
 def snakemake(
     *args: str, timeout: int = TIMEOUT_S, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Snakemake on the tests config (config/tests.yaml), from the repository root."""
-    cmd = [SNAKEMAKE, "--cores", "2", "--configfile", "config/tests.yaml", *args]
     env = {**(env or os.environ), "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        snakemake_command(*args), cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def planned_rules(dry: subprocess.CompletedProcess[str]) -> set[str]:
+    """Rules of the jobs a dry run plans (not the rule names of its other messages)."""
+    return set(re.findall(r"^\s*rule (\w+):", dry.stdout + dry.stderr, re.MULTILINE))
 
 
 @pytest.fixture(scope="session")

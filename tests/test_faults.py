@@ -21,18 +21,10 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, SNAKEMAKE, copy_run
+from conftest import REPO, copy_run, planned_rules, snakemake, snakemake_command
 
 pytestmark = pytest.mark.workflow
 KILLED_RULE = "propagate_atlas_labels"
-
-
-def command(root: Path, *args: str) -> list[str]:
-    # targets and flags first: --configfile and --config take every word after them
-    return [
-        SNAKEMAKE, *args, "--cores", "2", "--configfile", "config/tests.yaml",
-        "--config", f"results={root}",
-    ]  # fmt: skip
 
 
 def kill_during(cmd: list[str], started: Path, timeout_s: float = 600) -> None:
@@ -67,21 +59,18 @@ def test_kill_9_during_registration_then_rerun_loses_nothing(results, tmp_path):
     started = root / "logs" / KILLED_RULE / f"subject-{subject}.log"
     started.unlink(missing_ok=True)
 
-    kill_during(command(root, target), started)
+    config = ("--config", f"results={root}")
+    kill_during(snakemake_command(*config, "--", target), started)
     atlas = root / f"{anat}_desc-atlas_dseg.nii.gz"
     assert not atlas.exists(), "the killed rule left its output in place"
     # the lock of the killed run stays behind, as after any SIGKILL: release it
-    unlock = subprocess.run(command(root, target, "--unlock"), cwd=REPO, capture_output=True)
-    assert unlock.returncode == 0
+    assert snakemake(*config, "--unlock", "--", target).returncode == 0
 
-    dry = subprocess.run(command(root, target, "-n"), cwd=REPO, capture_output=True, text=True)
+    dry = snakemake(*config, "-n", "--", target)
     assert dry.returncode == 0, dry.stderr[-3000:]
-    assert f"rule {KILLED_RULE}:" in dry.stdout + dry.stderr
+    assert KILLED_RULE in planned_rules(dry)
 
-    rerun = subprocess.run(
-        command(root, target, "--rerun-incomplete"),
-        cwd=REPO, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+    rerun = snakemake(*config, "--rerun-incomplete", "--", target, timeout=900)
     assert rerun.returncode == 0, rerun.stderr[-4000:]
     for name in ("desc-atlas_dseg", "desc-brain_mask", "desc-preproc_T1w", "desc-wmh_mask"):
         rebuilt = np.asarray(nib.load(root / f"{anat}_{name}.nii.gz").dataobj)

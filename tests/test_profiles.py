@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
 
 import pytest
 import yaml
-from conftest import REPO, SNAKEMAKE
-from test_workflow import planned_rules
+from conftest import REPO, planned_rules, snakemake
 
 PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
 GPU_RULES = {"train_nnunet_fold", "segment_wmh", "segment_regions"}
@@ -58,9 +56,12 @@ def job_resources(log: str) -> dict[str, set[str]]:
 def test_gpu_requests_follow_the_configured_device(device, tmp_path):
     overlay = tmp_path / "device.yaml"
     overlay.write_text(yaml.safe_dump({"nnunet": {"device": device}}))
-    cmd = [SNAKEMAKE, "-n", "--workflow-profile", str(PROFILE.parent), "--configfile"]
-    cmd += ["config/tests.yaml", str(overlay), "--config", f"results={tmp_path / 'results'}"]
-    dry = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    dry = snakemake(
+        "-n", "--workflow-profile", str(PROFILE.parent),
+        "--configfile", "config/tests.yaml", str(overlay),
+        "--config", f"results={tmp_path / 'results'}",
+        timeout=300,
+    )  # fmt: skip
     assert dry.returncode == 0, dry.stderr[-3000:]
     log = dry.stdout + dry.stderr
     resources = job_resources(log)

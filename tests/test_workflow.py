@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, snakemake
+from conftest import REPO, planned_rules, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -41,11 +41,6 @@ def workflow_config() -> dict:
 
     base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     return merge(base, yaml.safe_load((REPO / "config" / "tests.yaml").read_text()))
-
-
-def planned_rules(dry: subprocess.CompletedProcess[str]) -> set[str]:
-    """Rules of the jobs a dry run plans (not the rule names of its other messages)."""
-    return set(re.findall(r"^\s*rule (\w+):", dry.stdout + dry.stderr, re.MULTILINE))
 
 
 def subjects(results: Path) -> list[str]:

@@ -13,10 +13,12 @@ caller), it is returned as is.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import logging
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 UNUSED_SUBPACKAGES = ("ants.learn", "ants.plotting", "ants.contrib", "ants.deeplearn")
@@ -108,3 +110,17 @@ def registration_threads(threads: int, reproducible: bool) -> int:
     (1, 4)
     """
     return 1 if reproducible else max(int(threads), 1)
+
+
+@contextlib.contextmanager
+def registration_script(
+    log_path: str, threads: int, *, reproducible: bool
+) -> Iterator[logging.Logger]:
+    """:func:`wmhmap.logs.rule_script` for a rule that registers images: with
+    ``reproducible`` it runs on one thread and fixes ANTs' seed."""
+    from wmhmap.logs import rule_script
+
+    with rule_script(log_path, registration_threads(threads, reproducible)) as log:
+        if reproducible:
+            reproducible_registration()
+        yield log

@@ -34,14 +34,8 @@ def main(log):
 
 if __name__ == "__main__":
     sys.path.insert(0, f"{snakemake.scriptdir}/../..")
-    from wmhmap.antspy import registration_threads
-    from wmhmap.logs import rule_script
+    from wmhmap.antspy import registration_script
 
     reproducible = snakemake.params.reproducible
-    threads = registration_threads(snakemake.threads, reproducible)
-    with rule_script(snakemake.log[0], threads) as log:
-        if reproducible:
-            from wmhmap.antspy import reproducible_registration
-
-            reproducible_registration()
+    with registration_script(snakemake.log[0], snakemake.threads, reproducible=reproducible) as log:
         main(log)

@@ -19,6 +19,7 @@ include: "workflow/rules/nnunet.smk"
 include: "workflow/rules/loads.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/stats.smk"
+include: "workflow/rules/derivatives.smk"
 
 
 # Cohort tables are gathered on the submitting host, not queued on a cluster.
@@ -26,6 +27,8 @@ localrules:
     all,
     figures,
     write_demo_samplesheet,
+    write_dataset_description,
+    write_cohort_table,
     collect_registration_qc,
     collect_brain_volumes,
     collect_regional_loads,

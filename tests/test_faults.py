@@ -56,12 +56,12 @@ def test_kill_9_during_registration_then_rerun_loses_nothing(results, tmp_path):
     shutil.rmtree(root / f"sub-{subject}")
     anat = f"sub-{subject}/anat/sub-{subject}"
     target = str(root / f"{anat}_desc-regionalloads_stats.tsv")
-    started = root / "logs" / KILLED_RULE / f"subject-{subject}.log"
+    started = root / "logs" / KILLED_RULE / f"subject-{subject}_space-FLAIR.log"
     started.unlink(missing_ok=True)
 
     config = ("--config", f"results={root}")
     kill_during(snakemake_command(*config, "--", target), started)
-    atlas = root / f"{anat}_desc-atlas_dseg.nii.gz"
+    atlas = root / f"{anat}_space-FLAIR_desc-atlas_dseg.nii.gz"
     assert not atlas.exists(), "the killed rule left its output in place"
     # the lock of the killed run stays behind, as after any SIGKILL: release it
     assert snakemake(*config, "--unlock", "--", target).returncode == 0
@@ -72,7 +72,12 @@ def test_kill_9_during_registration_then_rerun_loses_nothing(results, tmp_path):
 
     rerun = snakemake(*config, "--rerun-incomplete", "--", target, timeout=900)
     assert rerun.returncode == 0, rerun.stderr[-4000:]
-    for name in ("desc-atlas_dseg", "desc-brain_mask", "desc-preproc_T1w", "desc-wmh_mask"):
+    for name in (
+        "space-FLAIR_desc-atlas_dseg",
+        "space-FLAIR_desc-brain_mask",
+        "space-FLAIR_desc-preproc_T1w",
+        "space-FLAIR_desc-wmh_mask",
+    ):
         rebuilt = np.asarray(nib.load(root / f"{anat}_{name}.nii.gz").dataobj)
         assert np.array_equal(rebuilt, nib.load(results / f"{anat}_{name}.nii.gz").dataobj), name
     table = f"{anat}_desc-regionalloads_stats.tsv"

@@ -1,10 +1,11 @@
 """Opt-in: real MS scans (Lesjak et al. 2016) through preprocessing and JHU atlas propagation.
 
-Runs the workflow itself (sample sheet + ``atlas.source: jhu``), as a user with real
-data would. The scans are as acquired: LPS, 0.7 x 0.7 mm in-plane with 3-4 mm slices,
-T1w and FLAIR on different grids and not co-registered, neck included. Skipped unless
-``WMHMAP_REAL_SCANS_DIR`` and ``WMHMAP_JHU_ATLAS_DIR`` are set (``.ci/run`` sets them
-when ``../shared/data`` exists).
+Runs the workflow itself, as a user with real data would: the scans are laid out as a
+BIDS dataset (two sessions per patient, links to the files) read through ``input: bids``
+with a session filter, and ``atlas.source: jhu``. The scans are as acquired: LPS,
+0.7 x 0.7 mm in-plane with 3-4 mm slices, T1w and FLAIR on different grids and not
+co-registered, neck included. Skipped unless ``WMHMAP_REAL_SCANS_DIR`` and
+``WMHMAP_JHU_ATLAS_DIR`` are set (``.ci/run`` sets them when ``../shared/data`` exists).
 """
 
 from __future__ import annotations
@@ -23,6 +24,16 @@ from wmhmap.preprocess import rough_brain_mask
 
 pytestmark = [pytest.mark.realdata, pytest.mark.workflow]
 PATIENTS = ("patient01", "patient12")
+SESSION = "study1"
+
+
+def visit_anat(results: Path, patient: str) -> Path:
+    s = patient.replace("patient", "lesjak")
+    return results / f"sub-{s}" / f"ses-{SESSION}" / "anat"
+
+
+def visit_prefix(patient: str) -> str:
+    return f"sub-{patient.replace('patient', 'lesjak')}_ses-{SESSION}"
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -34,24 +45,26 @@ def real_results(tmp_path_factory) -> Path:
     scans = shared_dir("WMHMAP_REAL_SCANS_DIR", SHARED_DATA / "real_scans") / "lesjak_longitudinal"
     jhu = shared_dir("WMHMAP_JHU_ATLAS_DIR", SHARED_DATA / "jhu_eve_atlas")
     folder = tmp_path_factory.mktemp("realdata")
-    sheet = pd.DataFrame(
-        {
-            "subject": [p.replace("patient", "lesjak") for p in PATIENTS],
-            "flair": [str(scans / p / "study1_FLAIR.nii.gz") for p in PATIENTS],
-            "t1": [str(scans / p / "study1_T1W.nii.gz") for p in PATIENTS],
-        }
-    )
-    sheet.to_csv(folder / "samples.tsv", sep="\t", index=False)
+    bids = folder / "bids"
+    for p in PATIENTS:
+        s = p.replace("patient", "lesjak")
+        for study in ("study1", "study2"):
+            anat = bids / f"sub-{s}" / f"ses-{study}" / "anat"
+            anat.mkdir(parents=True)
+            for modality, name in (("FLAIR", "FLAIR"), ("T1w", "T1W")):
+                link = anat / f"sub-{s}_ses-{study}_{modality}.nii.gz"
+                link.symlink_to(scans / p / f"{study}_{name}.nii.gz")
+    (bids / "dataset_description.json").write_text('{"Name": "Lesjak", "BIDSVersion": "1.9.0"}')
     results = folder / "results"
     config = {
-        "samplesheet": str(folder / "samples.tsv"),
+        "input": {"bids": str(bids), "session_label": [SESSION]},
         "results": str(results),
         "atlas": {"source": "jhu", "jhu_dir": str(jhu)},
     }
     (folder / "real.yaml").write_text(yaml.safe_dump(config))
     targets = [
-        str(results / f"sub-{s}" / "anat" / f"sub-{s}_desc-{d}.nii.gz")
-        for s in sheet.subject
+        str(visit_anat(results, p) / f"{visit_prefix(p)}_space-FLAIR_desc-{d}.nii.gz")
+        for p in PATIENTS
         for d in ("preproc_FLAIR", "preproc_T1w", "atlas_dseg")
     ] + [str(results / "group" / "registration_qc.tsv")]
     run = snakemake("--configfile", "config/config.yaml", str(folder / "real.yaml"), "--", *targets)
@@ -61,23 +74,23 @@ def real_results(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("patient", PATIENTS)
 def test_real_t1w_and_flair_end_up_aligned_on_the_flair_grid(real_results, patient):
-    s = patient.replace("patient", "lesjak")
-    anat = real_results / f"sub-{s}" / "anat"
-    flair = nib.load(anat / f"sub-{s}_desc-preproc_FLAIR.nii.gz")
-    t1 = nib.load(anat / f"sub-{s}_desc-preproc_T1w.nii.gz")
+    anat, prefix = visit_anat(real_results, patient), visit_prefix(patient)
+    flair = nib.load(anat / f"{prefix}_space-FLAIR_desc-preproc_FLAIR.nii.gz")
+    t1 = nib.load(anat / f"{prefix}_space-FLAIR_desc-preproc_T1w.nii.gz")
     assert "".join(nib.aff2axcodes(flair.affine)) == "RAS"
     assert t1.shape == flair.shape and np.allclose(t1.affine, flair.affine)
     # Aligned: the brains found independently in each modality coincide.
     overlap = dice(rough_brain_mask(flair), rough_brain_mask(t1))
     assert overlap > 0.85, overlap
-    regions = np.asarray(nib.load(anat / f"sub-{s}_desc-atlas_dseg.nii.gz").dataobj)
+    regions = np.asarray(nib.load(anat / f"{prefix}_space-FLAIR_desc-atlas_dseg.nii.gz").dataobj)
     assert regions.shape == flair.shape
     assert set(np.unique(regions)) == set(range(35))
 
 
 def test_real_registration_qc_is_clean(real_results):
     qc = pd.read_csv(real_results / "group" / "registration_qc.tsv", sep="\t")
-    assert len(qc) == len(PATIENTS)
+    assert len(qc) == len(PATIENTS)  # the session filter left study2 out
+    assert sorted(qc.subject) == [f"{visit_prefix(p).removeprefix('sub-')}" for p in PATIENTS]
     assert (qc.regions_found == 34).all() and not qc.flagged.any()
     # good fits of the JHU T1 to these scans correlate 0.46-0.51; 5 mm off gives < 0.40
     assert (qc.correlation > 0.42).all()

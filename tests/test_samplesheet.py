@@ -109,3 +109,29 @@ def test_path_escaping_the_dataset_root_is_refused(data_dir, tmp_path_factory):
 def test_missing_sheet_explains_the_demo(tmp_path):
     with pytest.raises(InputError, match="empty runs the demo"):
         load_samplesheet(tmp_path / "none.tsv")
+
+
+def test_a_session_column_makes_each_row_a_visit(data_dir):
+    path = sheet(
+        data_dir,
+        [["001", "1", "a_flair.nii.gz"], ["001", "2", "b_flair.nii.gz"]],
+        ("subject", "session", "flair"),
+    )
+    df = load_samplesheet(path)
+    assert df.index.tolist() == ["001_ses-1", "001_ses-2"]
+    assert df.subject.tolist() == ["001", "001"] and df.session.tolist() == ["1", "2"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([["001", "1", "a_flair.nii.gz"], ["001", "1", "b_flair.nii.gz"]], "'001_ses-1' appears"),
+        ([["001", "1", "a_flair.nii.gz"], ["002", "", "b_flair.nii.gz"]], "session is empty"),
+        ([["001", "m-12", "a_flair.nii.gz"]], "session 'm-12' holds characters"),
+    ],
+)
+def test_bad_sessions_are_refused(data_dir, rows, message):
+    path = sheet(data_dir, rows, ("subject", "session", "flair"))
+    with pytest.raises(InputError, match=message) as err:
+        load_samplesheet(path)
+    assert "Fix:" in str(err.value)

@@ -142,11 +142,11 @@ def test_results_match_the_local_run(slurm_run, results):
     root, rebuilt, _, _ = slurm_run
     for s in rebuilt:
         for name in (
-            "desc-preproc_FLAIR",
-            "desc-preproc_T1w",
-            "desc-atlas_dseg",
-            "label-WMH_probseg",
-            "desc-wmh_mask",
+            "space-FLAIR_desc-preproc_FLAIR",
+            "space-FLAIR_desc-preproc_T1w",
+            "space-FLAIR_desc-atlas_dseg",
+            "space-FLAIR_label-WMH_probseg",
+            "space-FLAIR_desc-wmh_mask",
         ):
             path = f"sub-{s}/anat/sub-{s}_{name}.nii.gz"
             local = np.asarray(nib.load(results / path).dataobj)

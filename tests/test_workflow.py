@@ -51,18 +51,18 @@ def test_every_subject_is_preprocessed_onto_its_flair_grid(results):
     assert subjects(results) == [f"demo00{i}" for i in range(1, 7)]
     for s in subjects(results):
         anat = results / f"sub-{s}" / "anat"
-        flair = nib.load(anat / f"sub-{s}_desc-preproc_FLAIR.nii.gz")
-        t1 = nib.load(anat / f"sub-{s}_desc-preproc_T1w.nii.gz")
+        flair = nib.load(anat / f"sub-{s}_space-FLAIR_desc-preproc_FLAIR.nii.gz")
+        t1 = nib.load(anat / f"sub-{s}_space-FLAIR_desc-preproc_T1w.nii.gz")
         assert "".join(nib.aff2axcodes(flair.affine)) == "RAS"
         assert t1.shape == flair.shape and np.allclose(t1.affine, flair.affine)
         data = np.asarray(flair.dataobj)
         # 0th-98th brain percentile -> [0, 1]; only the top is left unclipped, and the
         # brightest voxels are this subject's planted lesions
         assert data.min() == 0.0 and 1.0 < data.max() < 3.0
-        reference = anat / f"sub-{s}_label-WMH_desc-reference_mask.nii.gz"
+        reference = anat / f"sub-{s}_space-FLAIR_label-WMH_desc-reference_mask.nii.gz"
         lesions = np.asarray(nib.load(reference).dataobj)
         assert np.median(data[lesions == 1]) > 1.0 > np.percentile(data[data > 0], 90)
-        regions = np.asarray(nib.load(anat / f"sub-{s}_desc-atlas_dseg.nii.gz").dataobj)
+        regions = np.asarray(nib.load(anat / f"sub-{s}_space-FLAIR_desc-atlas_dseg.nii.gz").dataobj)
         assert regions.shape == flair.shape and set(np.unique(regions)) == set(range(35))
 
 
@@ -141,18 +141,22 @@ def test_each_model_trains_with_its_own_trainer(results):
 def test_segmentations_have_the_right_labels_and_shapes(results):
     for s in subjects(results):
         anat = results / f"sub-{s}" / "anat"
-        grid = nib.load(anat / f"sub-{s}_desc-preproc_FLAIR.nii.gz")
-        mask = nib.load(anat / f"sub-{s}_desc-wmh_mask.nii.gz")
+        grid = nib.load(anat / f"sub-{s}_space-FLAIR_desc-preproc_FLAIR.nii.gz")
+        mask = nib.load(anat / f"sub-{s}_space-FLAIR_desc-wmh_mask.nii.gz")
         assert mask.shape == grid.shape and np.allclose(mask.affine, grid.affine)
         assert set(np.unique(np.asarray(mask.dataobj))) <= {0, 1}
-        modalities = nib.load(anat / f"sub-{s}_label-WMH_desc-modalities_probseg.nii.gz")
-        folds = nib.load(anat / f"sub-{s}_label-WMH_desc-folds_probseg.nii.gz")
+        modalities = nib.load(
+            anat / f"sub-{s}_space-FLAIR_label-WMH_desc-modalities_probseg.nii.gz"
+        )
+        folds = nib.load(anat / f"sub-{s}_space-FLAIR_label-WMH_desc-folds_probseg.nii.gz")
         assert modalities.shape == (*grid.shape, 2) and folds.shape == (*grid.shape, 2)
         p = np.asarray(modalities.dataobj)
         assert p.min() >= 0 and p.max() <= 1.0
-        regions = np.asarray(nib.load(anat / f"sub-{s}_desc-regions_dseg.nii.gz").dataobj)
+        regions = np.asarray(
+            nib.load(anat / f"sub-{s}_space-FLAIR_desc-regions_dseg.nii.gz").dataobj
+        )
         assert regions.shape == grid.shape and regions.max() <= 34
-        sidecar = json.loads((anat / f"sub-{s}_desc-wmh_mask.json").read_text())
+        sidecar = json.loads((anat / f"sub-{s}_space-FLAIR_desc-wmh_mask.json").read_text())
         assert sidecar["folds"] == [0, 1] and sidecar["modalities_used"] == ["FLAIR"]
         assert sidecar["flagged"] is False
 
@@ -165,7 +169,7 @@ def test_a_subject_missing_t1w_is_segmented_from_flair_and_flagged(results):
 
     folder = results / "nnunet/models/Dataset501_WMHLesion" / TRAINED["Dataset501_WMHLesion"]
     model = load_model(folder, device="cpu")
-    flair = nib.load(results / "sub-demo001/anat/sub-demo001_desc-preproc_FLAIR.nii.gz")
+    flair = nib.load(results / "sub-demo001/anat/sub-demo001_space-FLAIR_desc-preproc_FLAIR.nii.gz")
     result = segment(model, {"FLAIR": flair}, fusion="mean", per_fold=True, subject="demo001")
     assert result.used == ["FLAIR"] and result.missing == ["T1w"]
     assert result.labels.shape == flair.shape and result.per_fold.shape == (2, 2, *flair.shape)
@@ -196,12 +200,12 @@ def test_regional_loads_add_up_and_match_the_masks(results):
         assert np.isclose(rows.lesion_mm3.sum(), one.global_mm3)
         assert np.isclose(one.left_mm3 + one.right_mm3 + one.outside_mm3, one.global_mm3)
         anat = results / f"sub-{s}" / "anat"
-        mask = nib.load(anat / f"sub-{s}_desc-wmh_mask.nii.gz")
+        mask = nib.load(anat / f"sub-{s}_space-FLAIR_desc-wmh_mask.nii.gz")
         voxel_mm3 = float(np.prod(mask.header.get_zooms()[:3]))
         assert np.isclose(one.global_mm3, np.asarray(mask.dataobj).sum() * voxel_mm3)
         again = regional_loads_from_files(
-            anat / f"sub-{s}_desc-wmh_mask.nii.gz",
-            anat / f"sub-{s}_desc-{region_map}_dseg.nii.gz",
+            anat / f"sub-{s}_space-FLAIR_desc-wmh_mask.nii.gz",
+            anat / f"sub-{s}_space-FLAIR_desc-{region_map}_dseg.nii.gz",
             load_region_table(),
             subject=s,
         )
@@ -303,7 +307,7 @@ def test_report_holds_every_figure(report):
         "cluster_lesion_frequency.png",
         "high_load_subjects.png",
         "_desc-lesionsregions_qc.png",
-        "_desc-atlas_qc.png",
+        "_space-FLAIR_desc-atlas_qc.png",
     ):
         assert name in text, name
 
@@ -356,7 +360,9 @@ def test_inference_only_from_exported_zips_reproduces_the_masks(results, tmp_pat
     for z in zips.values():
         assert z.is_file() and (z.parent / f"{z.name}.sha256").is_file()
     before = {
-        s: np.asarray(nib.load(results / f"sub-{s}/anat/sub-{s}_desc-wmh_mask.nii.gz").dataobj)
+        s: np.asarray(
+            nib.load(results / f"sub-{s}/anat/sub-{s}_space-FLAIR_desc-wmh_mask.nii.gz").dataobj
+        )
         for s in subjects(results)
     }
     cfg = extra_config(
@@ -380,7 +386,9 @@ def test_inference_only_from_exported_zips_reproduces_the_masks(results, tmp_pat
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert (results / "nnunet" / "installed" / "lesion.sha256").is_file()
     for s, mask in before.items():
-        after = np.asarray(nib.load(results / f"sub-{s}/anat/sub-{s}_desc-wmh_mask.nii.gz").dataobj)
+        after = np.asarray(
+            nib.load(results / f"sub-{s}/anat/sub-{s}_space-FLAIR_desc-wmh_mask.nii.gz").dataobj
+        )
         np.testing.assert_array_equal(after, mask)
 
 

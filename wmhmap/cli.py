@@ -44,15 +44,36 @@ def _build_atlas(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from wmhmap.samplesheet import load_samplesheet
+    from wmhmap.bidsdataset import BidsSelection, discover
+    from wmhmap.samplesheet import cohort_table, load_samplesheet, modalities, validate_samplesheet
     from wmhmap.validation import validate_subject
 
-    sheet = load_samplesheet(args.samplesheet, allowed_root=args.dataset_root)
-    print(f"{args.samplesheet}: {len(sheet)} subjects, columns and files OK")
+    if (args.samplesheet is None) == (args.bids is None):
+        raise SystemExit("give a sample sheet or --bids DATASET (one of them)")
+    if args.bids is not None:
+        selection = BidsSelection(
+            participant_label=args.participant_label or (),
+            session_label=args.session_label or (),
+        )
+        sheet = validate_samplesheet(
+            discover(args.bids, selection), file=args.bids / "participants.tsv"
+        )
+        source = str(args.bids)
+    else:
+        sheet = load_samplesheet(args.samplesheet, allowed_root=args.dataset_root)
+        source = str(args.samplesheet)
+    kinds = sheet.apply(lambda row: " + ".join(modalities(row)), axis=1).value_counts()
+    print(
+        f"{source}: {sheet['subject'].nunique()} subjects, {len(sheet)} visits "
+        f"({', '.join(f'{k}: {n}' for k, n in kinds.items())}); columns and files OK"
+    )
+    if args.output is not None:
+        cohort_table(sheet).to_csv(args.output, sep="\t", index=False)
+        print(f"wrote {args.output}")
     if args.images:
-        for _, row in sheet.iterrows():
-            validate_subject(row.to_dict())
-            print(f"  {row['subject']}: images OK")
+        for visit, row in sheet.iterrows():
+            validate_subject({**row.to_dict(), "subject": visit})
+            print(f"  {visit}: images OK")
     return 0
 
 
@@ -145,8 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_build_atlas)
 
-    p = sub.add_parser("validate", help="check a sample sheet (and its images)")
-    p.add_argument("samplesheet", type=Path)
+    p = sub.add_parser("validate", help="check a sample sheet or BIDS dataset (and its images)")
+    p.add_argument("samplesheet", type=Path, nargs="?", default=None)
+    p.add_argument("--bids", type=Path, default=None, help="a BIDS dataset instead of a sheet")
+    p.add_argument("--participant-label", nargs="+", help="with --bids: only these subjects")
+    p.add_argument("--session-label", nargs="+", help="with --bids: only these sessions")
+    p.add_argument("--output", type=Path, default=None, help="write the cohort as a TSV")
     p.add_argument("--images", action="store_true", help="also read and check every image")
     p.add_argument(
         "--dataset-root", type=Path, default=None, help="refuse paths outside this folder"

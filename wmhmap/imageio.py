@@ -179,7 +179,7 @@ def check_array(
 def voxel_volume_mm3(img: nib.Nifti1Image) -> float:
     """Volume of one voxel in mm^3 from the affine.
 
-    >>> voxel_volume_mm3(nib.Nifti1Image(np.zeros((2, 2, 2)), np.diag([0.5, 0.5, 3, 1])))
+    >>> round(voxel_volume_mm3(nib.Nifti1Image(np.zeros((2, 2, 2)), np.diag([0.5, 0.5, 3, 1]))), 6)
     0.75
     """
     return float(abs(np.linalg.det(np.asarray(img.affine)[:3, :3])))

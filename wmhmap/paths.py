@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 ENTITY_ORDER = ("sub", "ses", "from", "to", "space", "label", "desc", "mode", "fold", "model")
+SESSION_SEPARATOR = "_ses-"
 
 
 def bids(
@@ -16,8 +19,8 @@ def bids(
 ) -> str:
     """Path of a subject-level file, e.g. ``root/sub-01/anat/sub-01_desc-n4_FLAIR.nii.gz``.
 
-    Entities are written in BIDS order; ``None`` values are left out. Any value may be
-    a Snakemake wildcard such as ``"{subject}"``.
+    Entities are written in BIDS order; ``None`` values are left out. A session (``ses``)
+    adds its folder. Any value may be a Snakemake wildcard such as ``"{subject}"``.
 
     Examples
     --------
@@ -26,6 +29,8 @@ def bids(
     >>> bids("r", subject="01", datatype="xfm", suffix="xfm", extension=".mat",
     ...      **{"from": "T1w", "to": "FLAIR", "mode": "image"})
     'r/sub-01/xfm/sub-01_from-T1w_to-FLAIR_mode-image_xfm.mat'
+    >>> bids("r", subject="01", ses="2", space="FLAIR", desc="wmh", suffix="mask")
+    'r/sub-01/ses-2/anat/sub-01_ses-2_space-FLAIR_desc-wmh_mask.nii.gz'
     """
     unknown = set(entities) - set(ENTITY_ORDER)
     if unknown:
@@ -33,4 +38,31 @@ def bids(
     parts = [f"sub-{subject}"]
     parts += [f"{key}-{entities[key]}" for key in ENTITY_ORDER if entities.get(key) is not None]
     name = "_".join([*parts, suffix]) + extension
-    return f"{root}/sub-{subject}/{datatype}/{name}"
+    session = f"ses-{entities['ses']}/" if entities.get("ses") is not None else ""
+    return f"{root}/sub-{subject}/{session}{datatype}/{name}"
+
+
+def subject_key(subject: str, session: str | None = None) -> str:
+    """The id of one scanning visit: the subject label, plus ``_ses-<label>`` for sessions.
+
+    It names the visit in every table (column ``subject``) and log.
+
+    >>> subject_key("01"), subject_key("01", "baseline")
+    ('01', '01_ses-baseline')
+    """
+    return f"{subject}{SESSION_SEPARATOR}{session}" if session else subject
+
+
+def split_key(key: str) -> tuple[str, str | None]:
+    """Subject and session (or None) of a visit id; inverse of :func:`subject_key`.
+
+    >>> split_key("01_ses-baseline"), split_key("01")
+    (('01', 'baseline'), ('01', None))
+    """
+    subject, _, session = key.partition(SESSION_SEPARATOR)
+    return subject, session or None
+
+
+def wildcards_key(wildcards: Mapping[str, str]) -> str:
+    """The visit id named by a job's ``subject`` (and ``session``) wildcards."""
+    return subject_key(wildcards["subject"], wildcards.get("session"))

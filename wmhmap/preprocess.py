@@ -139,6 +139,19 @@ class LinearTransform:
         inverse = np.asarray(np.linalg.inv(self.matrix_ras), dtype=np.float64)
         return LinearTransform(inverse, dict(self.metadata))
 
+    def then(self, other: LinearTransform) -> LinearTransform:
+        """The transform mapping a point by ``self``, then by ``other``.
+
+        >>> shift = LinearTransform(np.diag([1.0, 1, 1, 1]))
+        >>> shift.matrix_ras[0, 3] = 5
+        >>> double = LinearTransform(np.diag([2.0, 2, 2, 1]))
+        >>> shift.then(double).matrix_ras[0, 3]
+        np.float64(10.0)
+        """
+        return LinearTransform(
+            np.asarray(other.matrix_ras @ self.matrix_ras, dtype=np.float64), dict(self.metadata)
+        )
+
     def rotation_deg(self) -> float:
         """Rotation angle (degrees) of the matrix's orthogonal part."""
         u, _, vt = np.linalg.svd(self.matrix_ras[:3, :3])

@@ -5,6 +5,9 @@ one per subject), and optionally ``diagnosis`` (CN/MCI/AD), ``site``, ``age``,
 ``sex`` (M/F), ``reference_wmh_ml``, ``lesion_mask`` (expert mask on the FLAIR grid:
 0/1, or 0/1/2 with 2 = other pathology as in the WMH challenge) and ``split``
 (train/test). Relative paths are relative to the sheet's folder.
+
+A ``session`` column (letters and digits) makes each row one visit of a subject:
+the visit id is then ``<subject>_ses-<session>`` (:func:`wmhmap.paths.subject_key`).
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from typing import Any
 import pandas as pd
 
 from wmhmap.errors import InputError
+from wmhmap.paths import subject_key
 
 REQUIRED = ("subject",)
 PATH_COLUMNS = ("flair", "t1", "lesion_mask")
-OPTIONAL = ("diagnosis", "site", "age", "sex", "reference_wmh_ml", "split")
+OPTIONAL = ("session", "diagnosis", "site", "age", "sex", "reference_wmh_ml", "split")
 KNOWN = (*REQUIRED, *PATH_COLUMNS, *OPTIONAL)
 # The documented column order (README), used when wmhmap writes a sheet.
 COLUMNS = (
@@ -86,9 +90,10 @@ def validate_samplesheet(
     check_files: bool = True,
     allowed_root: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Check a sample sheet and return it indexed by subject, with absolute paths.
+    """Check a sample sheet and return it indexed by visit id, with absolute paths.
 
-    Raises :class:`InputError` on: a missing ``subject`` column, unknown columns,
+    The index is the subject id, or ``<subject>_ses-<session>`` when the sheet has
+    sessions. Raises :class:`InputError` on: a missing ``subject`` column, unknown columns,
     empty/duplicate/non-alphanumeric ids, a subject with neither FLAIR nor T1w,
     unknown diagnosis/sex/split values, non-numeric age or reference volume,
     missing image files (``check_files``) and paths escaping ``allowed_root``.
@@ -120,6 +125,16 @@ def validate_samplesheet(
             out[col] = ""
     base = Path(base_dir) if base_dir is not None else (Path(file).parent if file else Path.cwd())
     root = Path(allowed_root).resolve() if allowed_root is not None else None
+    sessions = out["session"].map(lambda v: not _blank(v))
+    if sessions.any() and not sessions.all():
+        line = int(sessions.to_numpy().argmin()) + 2
+        raise InputError(
+            f"line {line}: the session is empty while other rows have one",
+            subject=str(out["subject"].iloc[line - 2]),
+            file=file,
+            fix="give every row a session, or none",
+        )
+    keys: list[str] = []
     seen: dict[str, int] = {}
     for i, row in out.iterrows():
         line = int(i) + 2  # header is line 1
@@ -135,14 +150,26 @@ def validate_samplesheet(
                 file=file,
                 fix="use ids like 001 or ADNI0123 (BIDS labels allow letters and digits only)",
             )
-        if sid in seen:
+        session = "" if _blank(row["session"]) else str(row["session"])
+        if session and not (session.isascii() and session.isalnum()):
             raise InputError(
-                f"subject id {sid!r} appears on lines {seen[sid]} and {line}",
+                f"line {line}: session {session!r} holds characters other than letters and digits",
                 subject=sid,
                 file=file,
-                fix="give every subject one row (use sessions as separate ids, e.g. 001a, 001b)",
+                fix="use session labels like 1, baseline or M12 (BIDS labels)",
             )
-        seen[sid] = line
+        key = subject_key(sid, session)
+        if key in seen:
+            raise InputError(
+                f"{'visit' if session else 'subject id'} {key!r} appears on lines "
+                f"{seen[key]} and {line}",
+                subject=sid,
+                file=file,
+                fix="give every subject one row, or add a session column for repeated visits",
+            )
+        seen[key] = line
+        keys.append(key)
+        sid = key
         if _blank(row["flair"]) and _blank(row["t1"]):
             raise InputError(
                 f"line {line}: neither a FLAIR nor a T1w image is given",
@@ -206,7 +233,29 @@ def validate_samplesheet(
                     file=file,
                     fix=f"write {col} as a number (decimal point, no units) or leave it empty",
                 )
-    return out.set_index("subject", drop=False)
+    out.index = pd.Index(keys, name="visit")
+    out["session"] = out["session"].map(lambda v: "" if _blank(v) else str(v))
+    return out
+
+
+def has_sessions(samples: pd.DataFrame) -> bool:
+    """Whether the (validated) sample sheet's rows are visits (subject + session)."""
+    return "session" in samples.columns and bool(samples["session"].astype(bool).any())
+
+
+def cohort_table(samples: pd.DataFrame) -> pd.DataFrame:
+    """The validated sheet as the cohort statistics read it: ``subject`` is the visit id.
+
+    With sessions, ``participant_id`` and ``session_id`` keep the BIDS labels apart.
+    """
+    table = samples.reset_index(drop=True)
+    table["subject"] = list(samples.index)
+    columns = list(COLUMNS)
+    if has_sessions(samples):
+        table.insert(1, "participant_id", "sub-" + samples["subject"].to_numpy())
+        table.insert(2, "session_id", "ses-" + samples["session"].to_numpy())
+        columns[1:1] = ["participant_id", "session_id"]
+    return table[columns]
 
 
 def load_samplesheet(

@@ -38,7 +38,7 @@ def fuse_probabilities(
     >>> f = np.array([[0.2, 0.9]]).T.reshape(2, 1, 1, 1)  # P(bg), P(lesion) of one voxel
     >>> t = np.array([[0.6, 0.4]]).T.reshape(2, 1, 1, 1)
     >>> fused, used = fuse_probabilities({"FLAIR": f, "T1w": t}, "mean")
-    >>> fused.ravel().round(2).tolist(), used
+    >>> [round(float(p), 2) for p in fused.ravel()], used
     ([0.4, 0.65], ['FLAIR', 'T1w'])
     >>> fuse_probabilities({"T1w": t}, "flair")[1]
     ['T1w']

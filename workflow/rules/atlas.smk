@@ -29,13 +29,16 @@ rule propagate_atlas_labels:
         unpack(propagation_inputs),
         table=config["atlas"]["region_table"],
     output:
-        labels=bids(subject="{subject}", desc="atlas", suffix="dseg"),
-        brain=bids(subject="{subject}", desc="brain", suffix="mask"),
-        white_matter=bids(subject="{subject}", label="WM", desc="atlas", suffix="mask"),
-        xfm=atlas_to_native_xfm("{subject}"),
+        labels=bids(subject="{subject}", space=GRID, desc="atlas", suffix="dseg"),
+        brain=bids(subject="{subject}", space=GRID, desc="brain", suffix="mask"),
+        white_matter=bids(
+            subject="{subject}", space=GRID, label="WM", desc="atlas", suffix="mask"
+        ),
+        xfm=atlas_xfm("{subject}"),
         qc=bids(
             subject="{subject}",
             datatype="qc",
+            space=GRID,
             desc="atlas",
             suffix="registration",
             extension=".tsv",
@@ -44,6 +47,7 @@ rule propagate_atlas_labels:
             bids(
                 subject="{subject}",
                 datatype="figures",
+                space=GRID,
                 desc="atlas",
                 suffix="qc",
                 extension=".png",
@@ -51,12 +55,12 @@ rule propagate_atlas_labels:
             caption="../report/atlas_qc.rst",
             category="Quality control",
             subcategory="Atlas propagation",
-            labels={"subject": "{subject}"},
+            labels={"subject": SUBJECT_LABEL},
         ),
     log:
-        log_path("propagate_atlas_labels", subject="{subject}"),
+        log_path("propagate_atlas_labels", subject="{subject}", space="{space}"),
     benchmark:
-        benchmark_path("propagate_atlas_labels", subject="{subject}")
+        benchmark_path("propagate_atlas_labels", subject="{subject}", space="{space}")
     conda:
         "../envs/imaging.yaml"
     threads: 2
@@ -70,15 +74,12 @@ rule propagate_atlas_labels:
 rule collect_registration_qc:
     """Gather every subject's atlas-registration quality into one table."""
     input:
-        expand(
-            bids(
-                subject="{subject}",
-                datatype="qc",
-                desc="atlas",
-                suffix="registration",
-                extension=".tsv",
-            ),
-            subject=SUBJECTS,
+        per_subject(
+            datatype="qc",
+            space=GRID,
+            desc="atlas",
+            suffix="registration",
+            extension=".tsv",
         ),
     output:
         f"{RESULTS}/group/registration_qc.tsv",

@@ -10,12 +10,21 @@ from snakemake.exceptions import WorkflowError
 sys.path.insert(0, str(Path(workflow.basedir)))
 
 from wmhmap.demo.cohort import CohortDesign, demo_cohort
+from wmhmap.bidsdataset import BidsSelection, discover
 from wmhmap.errors import InputError
 from wmhmap.paths import bids as _bids
-from wmhmap.samplesheet import analysis_modality, load_samplesheet, modalities
+from wmhmap.paths import split_key, wildcards_key
+from wmhmap.samplesheet import (
+    analysis_modality,
+    has_sessions,
+    load_samplesheet,
+    modalities,
+    validate_samplesheet,
+)
 
 RESULTS = config["results"].rstrip("/")
-DEMO = not config["samplesheet"]
+BIDS_ROOT = config["input"]["bids"]
+DEMO = not (config["samplesheet"] or BIDS_ROOT)
 DEMO_ROOT = f"{RESULTS}/demo"
 ATLAS_ROOT = f"{RESULTS}/atlas"
 LOGS = f"{RESULTS}/logs"
@@ -25,23 +34,55 @@ MODALITY_COLUMN = {"FLAIR": "flair", "T1w": "t1"}
 
 wildcard_constraints:
     subject="[A-Za-z0-9]+",
+    session="[A-Za-z0-9]+",
     modality="FLAIR|T1w",
+    space="FLAIR|T1w",
 
 
-def bids(**entities):
-    """Path of a subject-level result under the results folder (BIDS derivative names)."""
-    return _bids(RESULTS, **entities)
+# `space=GRID`: the subject's analysis grid (FLAIR when present, else T1w).
+GRID = object()
 
 
-def log_path(rule_name, **wildcards):
-    """Log file of a rule; benchmarks mirror it under results/benchmarks."""
+def bids(subject, space=None, **entities):
+    """Path of a subject-level result under the results folder (BIDS derivative names).
+
+    ``subject`` is a visit id (``01`` or ``01_ses-2``) or the wildcard ``"{subject}"``,
+    which brings ``{session}`` along in a dataset with sessions. ``space=GRID`` names
+    the analysis grid (``space-FLAIR`` or ``space-T1w``; the wildcard ``{space}``).
+    """
+    if subject == "{subject}":
+        session = "{session}" if SESSIONS else None
+        space = "{space}" if space is GRID else space
+    else:
+        space = reference_modality(subject) if space is GRID else space
+        subject, session = split_key(subject)
+    return _bids(RESULTS, subject=subject, ses=session, space=space, **entities)
+
+
+def visit(wildcards):
+    """The visit id (sample-sheet index) of a job's wildcards."""
+    return wildcards_key(wildcards)
+
+
+def log_path(rule_name, visits=True, **wildcards):
+    """Log file of a rule; benchmarks mirror it under results/benchmarks.
+
+    In a cohort with sessions a ``subject`` wildcard brings ``session`` along, except in
+    the demo's own rules (``visits=False``), which simulate subjects, not visits.
+    """
+    if visits and SESSIONS and "subject" in wildcards:
+        wildcards = {
+            "subject": wildcards.pop("subject"),
+            "session": "{session}",
+            **wildcards,
+        }
     parts = [f"{k}-{v}" for k, v in wildcards.items()]
     return f"{LOGS}/{rule_name}/{'_'.join(parts) or rule_name}.log"
 
 
-def benchmark_path(rule_name, **wildcards):
+def benchmark_path(rule_name, visits=True, **wildcards):
     return (
-        log_path(rule_name, **wildcards)
+        log_path(rule_name, visits, **wildcards)
         .replace(LOGS, BENCHMARKS, 1)
         .replace(".log", ".tsv")
     )
@@ -79,27 +120,66 @@ def demo_samples():
 
 
 def subject_row(wildcards):
-    return SAMPLES.loc[wildcards.subject].to_dict()
+    """The visit's sample-sheet row; ``subject`` is the visit id (as in every table)."""
+    key = visit(wildcards)
+    return {**SAMPLES.loc[key].to_dict(), "subject": key}
 
 
 def load_samples():
     if DEMO:
         return demo_samples()
+    if config["samplesheet"] and BIDS_ROOT:
+        raise WorkflowError(
+            "config sets both `samplesheet` and `input: bids`; keep one of them"
+        )
     try:
+        if BIDS_ROOT:
+            found = discover(BIDS_ROOT, BidsSelection.from_config(config["input"]))
+            return validate_samplesheet(
+                found, file=Path(BIDS_ROOT) / "participants.tsv"
+            )
         return load_samplesheet(
             config["samplesheet"], allowed_root=config["dataset_root"] or None
         )
     except InputError as err:
-        raise WorkflowError(f"Invalid sample sheet: {err}") from None
+        kind = "BIDS dataset" if BIDS_ROOT else "sample sheet"
+        raise WorkflowError(f"Invalid {kind}: {err}") from None
 
 
 SAMPLES = load_samples()
 SUBJECTS = SAMPLES.index.tolist()
+SESSIONS = has_sessions(SAMPLES)
 
 
 def samplesheet_file():
-    """The sample sheet with every column filled in (the demo's is written by a rule)."""
-    return f"{DEMO_ROOT}/samplesheet.tsv" if DEMO else config["samplesheet"]
+    """The cohort table the statistics read (visit ids in `subject`): the demo's and a
+    BIDS dataset's are written by a rule, a plain sheet is read as it is."""
+    if DEMO:
+        return f"{DEMO_ROOT}/samplesheet.tsv"
+    if BIDS_ROOT or SESSIONS:
+        return f"{RESULTS}/group/samples.tsv"
+    return config["samplesheet"]
+
+
+def per_subject(subjects=None, **entities):
+    """One subject-level path per visit of the cohort (or of ``subjects``)."""
+    return [
+        bids(subject=s, **entities)
+        for s in (SUBJECTS if subjects is None else subjects)
+    ]
+
+
+def on_grid(**entities):
+    """Input function: a file of the job's visit on its analysis grid (``space=GRID``)."""
+
+    def path(wildcards):
+        return bids(subject=checked_visit(wildcards), space=GRID, **entities)
+
+    return path
+
+
+# Report labels of subject-level figures.
+SUBJECT_LABEL = "{subject}_ses-{session}" if SESSIONS else "{subject}"
 
 
 def subject_modalities(subject):
@@ -119,21 +199,25 @@ def registration_modality(subject):
     return "T1w" if "T1w" in subject_modalities(subject) else "FLAIR"
 
 
+def registration_modality_of(wildcards):
+    return registration_modality(visit(wildcards))
+
+
 # ---------------------------------------------------------------- input functions
 
 
 def raw_image(wildcards):
-    path = SAMPLES.loc[wildcards.subject, MODALITY_COLUMN[wildcards.modality]]
+    path = SAMPLES.loc[visit(wildcards), MODALITY_COLUMN[wildcards.modality]]
     if not path:
         raise WorkflowError(
-            f"subject {wildcards.subject} has no {wildcards.modality} image in the sample sheet"
+            f"subject {visit(wildcards)} has no {wildcards.modality} image in the sample sheet"
         )
     return path
 
 
 def raw_inputs(wildcards):
-    row = SAMPLES.loc[wildcards.subject]
-    files = {m: row[MODALITY_COLUMN[m]] for m in subject_modalities(wildcards.subject)}
+    row = SAMPLES.loc[visit(wildcards)]
+    files = {m: row[MODALITY_COLUMN[m]] for m in subject_modalities(visit(wildcards))}
     if row["lesion_mask"]:
         files["lesion_mask"] = row["lesion_mask"]
     return files
@@ -141,7 +225,7 @@ def raw_inputs(wildcards):
 
 def validation_report(wildcards):
     return bids(
-        subject=wildcards.subject,
+        subject=visit(wildcards),
         datatype="qc",
         desc="inputs",
         suffix="validation",
@@ -163,8 +247,20 @@ def t1w_to_flair_xfm(subject):
     )
 
 
+def checked_visit(wildcards):
+    """The visit id of a job, after checking a ``{space}`` wildcard names its analysis grid."""
+    s = visit(wildcards)
+    space = wildcards.get("space")
+    if space is not None and space != reference_modality(s):
+        raise WorkflowError(
+            f"sub-{s}'s analysis grid is {reference_modality(s)}, not {space}: "
+            f"ask for space-{reference_modality(s)} files"
+        )
+    return s
+
+
 def propagation_inputs(wildcards):
-    s = wildcards.subject
+    s = checked_visit(wildcards)
     files = {
         "native": n4_image(s, registration_modality(s)),
         "reference": n4_image(s, reference_modality(s)),
@@ -176,11 +272,11 @@ def propagation_inputs(wildcards):
 
 
 def normalization_inputs(wildcards):
-    s, m = wildcards.subject, wildcards.modality
+    s, m = checked_visit(wildcards), wildcards.modality
     files = {
         "image": n4_image(s, m),
         "reference": n4_image(s, reference_modality(s)),
-        "brain": bids(subject=s, desc="brain", suffix="mask"),
+        "brain": bids(subject=s, space=GRID, desc="brain", suffix="mask"),
     }
     if m != reference_modality(s):
         files["xfm"] = t1w_to_flair_xfm(s)
@@ -225,26 +321,30 @@ def atlas_hippocampus():
 
 
 def brain_volume_inputs(wildcards):
-    s = wildcards.subject
+    s = checked_visit(wildcards)
     atlas = atlas_files()
     files = {
         "native": n4_image(s, registration_modality(s)),
-        "xfm": atlas_to_native_xfm(s),
+        "xfm": atlas_xfm(s),
         "atlas_t1": atlas["atlas_t1"],
         "atlas_brain_mask": atlas["atlas_brain_mask"],
     }
+    if registration_modality(s) != reference_modality(s):
+        files["t1w_to_flair"] = t1w_to_flair_xfm(s)
     if atlas_hippocampus():
         files["atlas_hippocampus"] = atlas_hippocampus()
     return files
 
 
-def atlas_to_native_xfm(subject):
+def atlas_xfm(subject):
+    """Atlas affine: analysis-grid world points to atlas points (``to-`` the grid's space)."""
+    space = "{space}" if subject == "{subject}" else reference_modality(subject)
     return bids(
         subject=subject,
         datatype="xfm",
         suffix="xfm",
         extension=".mat",
-        **{"from": "atlas", "to": "native", "mode": "image"},
+        **{"from": "atlas", "to": space, "mode": "image"},
     )
 
 
@@ -253,7 +353,7 @@ def atlas_to_native_xfm(subject):
 
 def preprocessed_images():
     return [
-        bids(subject=s, desc="preproc", suffix=m)
+        bids(subject=s, space=GRID, desc="preproc", suffix=m)
         for s in SUBJECTS
         for m in subject_modalities(s)
     ]
@@ -261,9 +361,10 @@ def preprocessed_images():
 
 def final_targets():
     return [
-        *([f"{DEMO_ROOT}/samplesheet.tsv"] if DEMO else []),
+        f"{RESULTS}/dataset_description.json",
+        samplesheet_file(),
         *preprocessed_images(),
-        *[bids(subject=s, desc="atlas", suffix="dseg") for s in SUBJECTS],
+        *per_subject(space=GRID, desc="atlas", suffix="dseg"),
         f"{RESULTS}/group/registration_qc.tsv",
         *segmentation_outputs(),
         *exported_models(),
@@ -326,11 +427,12 @@ def has_reference_volumes():
 
 
 def overlay_inputs(wildcards):
-    s = wildcards.subject
+    s = checked_visit(wildcards)
     files = {
-        m: bids(subject=s, desc="preproc", suffix=m) for m in subject_modalities(s)
+        m: bids(subject=s, space=GRID, desc="preproc", suffix=m)
+        for m in subject_modalities(s)
     }
-    files["lesions"] = bids(subject=s, desc="wmh", suffix="mask")
+    files["lesions"] = bids(subject=s, space=GRID, desc="wmh", suffix="mask")
     files["regions"] = loads_region_map(wildcards)
     return files
 
@@ -466,7 +568,9 @@ def training_subjects(model):
 
 
 def reference_mask(subject):
-    return bids(subject=subject, label="WMH", desc="reference", suffix="mask")
+    return bids(
+        subject=subject, space=GRID, label="WMH", desc="reference", suffix="mask"
+    )
 
 
 def training_inputs(wildcards):
@@ -481,14 +585,16 @@ def training_inputs(wildcards):
             f"pretrained model in models.{model}.pretrained"
         )
     images = [
-        bids(subject=s, desc="preproc", suffix=m)
+        bids(subject=s, space=GRID, desc="preproc", suffix=m)
         for s in subjects
         for m in subject_modalities(s)
     ]
     if model == "lesion":
         labels = [reference_mask(s) for s in subjects]
     else:
-        labels = [bids(subject=s, desc="atlas", suffix="dseg") for s in subjects]
+        labels = [
+            bids(subject=s, space=GRID, desc="atlas", suffix="dseg") for s in subjects
+        ]
     return {"images": images, "labels": labels}
 
 
@@ -500,11 +606,11 @@ def training_subject_table(wildcards):
         label = (
             reference_mask(s)
             if model == "lesion"
-            else bids(subject=s, desc="atlas", suffix="dseg")
+            else bids(subject=s, space=GRID, desc="atlas", suffix="dseg")
         )
         table[s] = {
             "images": {
-                m: bids(subject=s, desc="preproc", suffix=m)
+                m: bids(subject=s, space=GRID, desc="preproc", suffix=m)
                 for m in subject_modalities(s)
             },
             "label": label,
@@ -513,8 +619,11 @@ def training_subject_table(wildcards):
 
 
 def subject_images(wildcards):
-    s = wildcards.subject
-    return {m: bids(subject=s, desc="preproc", suffix=m) for m in subject_modalities(s)}
+    s = checked_visit(wildcards)
+    return {
+        m: bids(subject=s, space=GRID, desc="preproc", suffix=m)
+        for m in subject_modalities(s)
+    }
 
 
 def gpu_resource():
@@ -524,8 +633,8 @@ def gpu_resource():
 def segmentation_outputs():
     files = []
     for s in SUBJECTS:
-        files.append(bids(subject=s, desc="wmh", suffix="mask"))
-        files.append(bids(subject=s, desc="regions", suffix="dseg"))
+        files.append(bids(subject=s, space=GRID, desc="wmh", suffix="mask"))
+        files.append(bids(subject=s, space=GRID, desc="regions", suffix="dseg"))
     return files
 
 
@@ -556,16 +665,17 @@ def input_mode_of_dataset(wildcards):
 
 
 def expert_mask(wildcards):
-    path = SAMPLES.loc[wildcards.subject, "lesion_mask"]
+    path = SAMPLES.loc[checked_visit(wildcards), "lesion_mask"]
     if not path:
         raise WorkflowError(
-            f"subject {wildcards.subject} has no lesion_mask in the sample sheet"
+            f"subject {visit(wildcards)} has no lesion_mask in the sample sheet"
         )
     return path
 
 
 def analysis_grid_image(wildcards):
-    return n4_image(wildcards.subject, reference_modality(wildcards.subject))
+    s = checked_visit(wildcards)
+    return n4_image(s, reference_modality(s))
 
 
 def pretrained_zip(wildcards):
@@ -597,10 +707,11 @@ def model_files(model):
 
 
 def _segmentation_inputs(model, wildcards):
-    s = wildcards.subject
+    s = checked_visit(wildcards)
     return {
         "images": [
-            bids(subject=s, desc="preproc", suffix=m) for m in subject_modalities(s)
+            bids(subject=s, space=GRID, desc="preproc", suffix=m)
+            for m in subject_modalities(s)
         ],
         "model": model_files(model),
     }
@@ -620,7 +731,7 @@ def region_segmentation_inputs(wildcards):
 def loads_region_map(wildcards):
     """The region map the loads use: the nnU-Net region model's, or the atlas's."""
     desc = "regions" if config["loads"]["regions"] == "model" else "atlas"
-    return bids(subject=wildcards.subject, desc=desc, suffix="dseg")
+    return bids(subject=checked_visit(wildcards), space=GRID, desc=desc, suffix="dseg")
 
 
 def evaluated_subjects():
@@ -635,7 +746,7 @@ def evaluated_subjects():
 def reference_region_map(wildcards):
     if not DEMO:
         raise WorkflowError("reference region maps exist only for the demo cohort")
-    return demo_truth(wildcards.subject, "dseg", desc="truth")
+    return demo_truth(visit(wildcards), "dseg", desc="truth")
 
 
 def evaluated_wmh_tables(wildcards):

@@ -29,9 +29,9 @@ rule simulate_demo_subject:
         regions=demo_truth("{subject}", "dseg", desc="truth"),
         truth=demo_truth("{subject}", "stats", desc="truth", extension=".json"),
     log:
-        log_path("simulate_demo_subject", subject="{subject}"),
+        log_path("simulate_demo_subject", visits=False, subject="{subject}"),
     benchmark:
-        benchmark_path("simulate_demo_subject", subject="{subject}")
+        benchmark_path("simulate_demo_subject", visits=False, subject="{subject}")
     conda:
         "../envs/imaging.yaml"
     params:

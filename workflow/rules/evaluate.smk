@@ -4,14 +4,10 @@
 rule evaluate_wmh_segmentation:
     """Score a subject's WMH segmentations (FLAIR, T1w, their mean, the configured fusion)."""
     input:
-        reference=bids(
-            subject="{subject}", label="WMH", desc="reference", suffix="mask"
-        ),
-        modalities=bids(
-            subject="{subject}", label="WMH", desc="modalities", suffix="probseg"
-        ),
-        sidecar=bids(subject="{subject}", desc="wmh", suffix="mask", extension=".json"),
-        mask=bids(subject="{subject}", desc="wmh", suffix="mask"),
+        reference=on_grid(label="WMH", desc="reference", suffix="mask"),
+        modalities=on_grid(label="WMH", desc="modalities", suffix="probseg"),
+        sidecar=on_grid(desc="wmh", suffix="mask", extension=".json"),
+        mask=on_grid(desc="wmh", suffix="mask"),
     output:
         bids(
             subject="{subject}",
@@ -34,12 +30,10 @@ rule evaluate_region_segmentation:
     """Region Dice of the region model (per modality, fused) and the atlas against truth."""
     input:
         reference=reference_region_map,
-        modalities=bids(subject="{subject}", desc="regionsmodalities", suffix="dseg"),
-        fused=bids(subject="{subject}", desc="regions", suffix="dseg"),
-        sidecar=bids(
-            subject="{subject}", desc="regions", suffix="dseg", extension=".json"
-        ),
-        atlas=bids(subject="{subject}", desc="atlas", suffix="dseg"),
+        modalities=on_grid(desc="regionsmodalities", suffix="dseg"),
+        fused=on_grid(desc="regions", suffix="dseg"),
+        sidecar=on_grid(desc="regions", suffix="dseg", extension=".json"),
+        atlas=on_grid(desc="atlas", suffix="dseg"),
         table=config["atlas"]["region_table"],
     output:
         bids(

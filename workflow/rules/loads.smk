@@ -4,9 +4,9 @@
 rule compute_regional_loads:
     """Lesion volume in each of the 34 regions, outside them and in total, for one subject."""
     input:
-        lesions=bids(subject="{subject}", desc="wmh", suffix="mask"),
+        lesions=on_grid(desc="wmh", suffix="mask"),
         regions=loads_region_map,
-        brain=bids(subject="{subject}", desc="brain", suffix="mask"),
+        brain=on_grid(desc="brain", suffix="mask"),
         table=config["atlas"]["region_table"],
     output:
         long=bids(
@@ -32,24 +32,8 @@ rule compute_regional_loads:
 rule collect_regional_loads:
     """Cohort tables of regional loads: long, wide (subjects x regions) and summary."""
     input:
-        loads=expand(
-            bids(
-                subject="{subject}",
-                desc="regionalloads",
-                suffix="stats",
-                extension=".tsv",
-            ),
-            subject=SUBJECTS,
-        ),
-        summaries=expand(
-            bids(
-                subject="{subject}",
-                desc="loadsummary",
-                suffix="stats",
-                extension=".tsv",
-            ),
-            subject=SUBJECTS,
-        ),
+        loads=per_subject(desc="regionalloads", suffix="stats", extension=".tsv"),
+        summaries=per_subject(desc="loadsummary", suffix="stats", extension=".tsv"),
     output:
         long=f"{RESULTS}/group/regional_loads_long.tsv",
         wide=f"{RESULTS}/group/regional_loads_wide.tsv",

@@ -7,9 +7,15 @@ rule prepare_reference_mask:
         mask=expert_mask,
         grid=analysis_grid_image,
     output:
-        bids(subject="{subject}", label="WMH", desc="reference", suffix="mask"),
+        bids(
+            subject="{subject}",
+            space=GRID,
+            label="WMH",
+            desc="reference",
+            suffix="mask",
+        ),
     log:
-        log_path("prepare_reference_mask", subject="{subject}"),
+        log_path("prepare_reference_mask", subject="{subject}", space="{space}"),
     conda:
         "../envs/imaging.yaml"
     script:
@@ -107,16 +113,32 @@ rule segment_wmh:
         unpack(lesion_segmentation_inputs),
     output:
         modalities=bids(
-            subject="{subject}", label="WMH", desc="modalities", suffix="probseg"
+            subject="{subject}",
+            space=GRID,
+            label="WMH",
+            desc="modalities",
+            suffix="probseg",
         ),
-        folds=bids(subject="{subject}", label="WMH", desc="folds", suffix="probseg"),
-        probability=bids(subject="{subject}", label="WMH", suffix="probseg"),
-        mask=bids(subject="{subject}", desc="wmh", suffix="mask"),
-        sidecar=bids(subject="{subject}", desc="wmh", suffix="mask", extension=".json"),
+        folds=bids(
+            subject="{subject}",
+            space=GRID,
+            label="WMH",
+            desc="folds",
+            suffix="probseg",
+        ),
+        probability=bids(subject="{subject}", space=GRID, label="WMH", suffix="probseg"),
+        mask=bids(subject="{subject}", space=GRID, desc="wmh", suffix="mask"),
+        sidecar=bids(
+            subject="{subject}",
+            space=GRID,
+            desc="wmh",
+            suffix="mask",
+            extension=".json",
+        ),
     log:
-        log_path("segment_wmh", subject="{subject}"),
+        log_path("segment_wmh", subject="{subject}", space="{space}"),
     benchmark:
-        benchmark_path("segment_wmh", subject="{subject}")
+        benchmark_path("segment_wmh", subject="{subject}", space="{space}")
     conda:
         "../envs/nnunet.yaml"
     threads: 2
@@ -136,15 +158,21 @@ rule segment_regions:
     input:
         unpack(region_segmentation_inputs),
     output:
-        modalities=bids(subject="{subject}", desc="regionsmodalities", suffix="dseg"),
-        labels=bids(subject="{subject}", desc="regions", suffix="dseg"),
+        modalities=bids(
+            subject="{subject}", space=GRID, desc="regionsmodalities", suffix="dseg"
+        ),
+        labels=bids(subject="{subject}", space=GRID, desc="regions", suffix="dseg"),
         sidecar=bids(
-            subject="{subject}", desc="regions", suffix="dseg", extension=".json"
+            subject="{subject}",
+            space=GRID,
+            desc="regions",
+            suffix="dseg",
+            extension=".json",
         ),
     log:
-        log_path("segment_regions", subject="{subject}"),
+        log_path("segment_regions", subject="{subject}", space="{space}"),
     benchmark:
-        benchmark_path("segment_regions", subject="{subject}")
+        benchmark_path("segment_regions", subject="{subject}", space="{space}")
     conda:
         "../envs/nnunet.yaml"
     threads: 2

@@ -69,9 +69,14 @@ rule normalize_intensity:
     input:
         unpack(normalization_inputs),
     output:
-        bids(subject="{subject}", desc="preproc", suffix="{modality}"),
+        bids(subject="{subject}", space=GRID, desc="preproc", suffix="{modality}"),
     log:
-        log_path("normalize_intensity", subject="{subject}", modality="{modality}"),
+        log_path(
+            "normalize_intensity",
+            subject="{subject}",
+            space="{space}",
+            modality="{modality}",
+        ),
     conda:
         "../envs/imaging.yaml"
     params:

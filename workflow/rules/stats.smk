@@ -21,7 +21,7 @@ rule measure_brain_volumes:
         "../envs/imaging.yaml"
     threads: 2
     params:
-        modality=lambda wc: registration_modality(wc.subject),
+        modality=registration_modality_of,
         reproducible=config["registration"]["reproducible"],
     script:
         "../scripts/measure_brain_volumes.py"
@@ -30,15 +30,7 @@ rule measure_brain_volumes:
 rule collect_brain_volumes:
     """Every subject's brain-structure volumes in one table."""
     input:
-        expand(
-            bids(
-                subject="{subject}",
-                desc="brainvolumes",
-                suffix="stats",
-                extension=".tsv",
-            ),
-            subject=SUBJECTS,
-        ),
+        per_subject(desc="brainvolumes", suffix="stats", extension=".tsv"),
     output:
         f"{RESULTS}/group/brain_volumes.tsv",
     log:
@@ -175,7 +167,7 @@ rule plot_subject_overlay:
             caption="../report/subject_overlay.rst",
             category="Quality control",
             subcategory="Lesions and regions",
-            labels={"subject": "{subject}"},
+            labels={"subject": SUBJECT_LABEL},
         ),
         pdf=bids(
             subject="{subject}",
@@ -196,13 +188,11 @@ rule plot_high_load_panel:
     """Lesions over FLAIR of the subjects with the highest loads (the study's Figure 3)."""
     input:
         summary=f"{RESULTS}/group/loads_summary.tsv",
-        flair=expand(
-            bids(subject="{subject}", desc="preproc", suffix="FLAIR"),
-            subject=FLAIR_SUBJECTS,
+        flair=per_subject(
+            space=GRID, desc="preproc", suffix="FLAIR", subjects=FLAIR_SUBJECTS
         ),
-        lesions=expand(
-            bids(subject="{subject}", desc="wmh", suffix="mask"),
-            subject=FLAIR_SUBJECTS,
+        lesions=per_subject(
+            space=GRID, desc="wmh", suffix="mask", subjects=FLAIR_SUBJECTS
         ),
     output:
         figure("high_load_subjects", "high_load_subjects", "Figures"),

@@ -7,9 +7,10 @@ def main(log):
 
     from wmhmap.imageio import voxel_volume_mm3
     from wmhmap.loads import regional_loads_from_files, summarize_loads, write_loads_tsv
+    from wmhmap.paths import wildcards_key
     from wmhmap.regions import load_region_table
 
-    subject = snakemake.wildcards.subject
+    subject = wildcards_key(snakemake.wildcards)
     brain = nib.load(snakemake.input.brain)
     # Intracranial volume: the atlas brain outline carried to the subject (tissue + CSF).
     icv = float((np.asarray(brain.dataobj) > 0).sum()) * voxel_volume_mm3(brain)

@@ -6,19 +6,25 @@ def main(log):
 
     from wmhmap.brainvolumes import COLUMNS, brain_volumes
     from wmhmap.imageio import atomic_open, load_image
+    from wmhmap.paths import wildcards_key
     from wmhmap.preprocess import LinearTransform
 
     i = snakemake.input
-    subject = snakemake.wildcards.subject
+    subject = wildcards_key(snakemake.wildcards)
     row = {"subject": subject, **dict.fromkeys(COLUMNS, float("nan"))}
     if snakemake.params.modality != "T1w":
         # tissue classes by T1w intensity only; a FLAIR-only subject gets NaN volumes
         log.warning("sub-%s has no T1w: brain volumes left empty (n/a)", subject)
     else:
+        # the atlas transform starts on the analysis grid; for a FLAIR + T1w subject
+        # go back from the T1w first
+        atlas_to_t1 = LinearTransform.read(i.xfm)
+        if "t1w_to_flair" in i.keys():
+            atlas_to_t1 = LinearTransform.read(i.t1w_to_flair).inverse().then(atlas_to_t1)
         volumes = brain_volumes(
             load_image(i.native, subject=subject, role="T1w"),
             load_image(i.atlas_brain_mask, role="atlas brain mask", dtype=None),
-            LinearTransform.read(i.xfm),
+            atlas_to_t1,
             atlas_t1=load_image(i.atlas_t1, role="atlas T1"),
             atlas_hippocampus=(
                 load_image(i.atlas_hippocampus, role="atlas hippocampus", dtype=None)

@@ -4,6 +4,8 @@ import sys
 def main(log):
     import matplotlib
 
+    from wmhmap.paths import wildcards_key
+
     matplotlib.use("Agg")
 
     from wmhmap.imageio import load_image
@@ -11,7 +13,7 @@ def main(log):
     from wmhmap.stats.figures import save_figure
 
     i = snakemake.input
-    subject = snakemake.wildcards.subject
+    subject = wildcards_key(snakemake.wildcards)
     images = {
         m: load_image(i[m], subject=subject, role=f"preprocessed {m}")
         for m in ("FLAIR", "T1w")

@@ -7,8 +7,9 @@ def main(log):
     from wmhmap.errors import InputError
     from wmhmap.geometry import reorient_to_ras
     from wmhmap.imageio import load_image, same_grid, save_image
+    from wmhmap.paths import wildcards_key
 
-    subject = snakemake.wildcards.subject
+    subject = wildcards_key(snakemake.wildcards)
     mask = load_image(
         snakemake.input.mask, subject=subject, role="lesion mask", dtype=None, allow_constant=True
     )

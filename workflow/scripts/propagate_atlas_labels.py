@@ -8,12 +8,13 @@ def main(log):
 
     from wmhmap.atlas import Atlas, PropagationSettings, propagate_atlas
     from wmhmap.imageio import atomic_open, atomic_path, load_image, save_image, voxel_volume_mm3
+    from wmhmap.paths import wildcards_key
     from wmhmap.preprocess import LinearRegistrationSettings, LinearTransform
     from wmhmap.qc import label_overlay_figure
     from wmhmap.regions import load_region_table
 
     i, o = snakemake.input, snakemake.output
-    subject = snakemake.wildcards.subject
+    subject = wildcards_key(snakemake.wildcards)
     cfg = snakemake.params.registration
     table = load_region_table(i.table)
     atlas = Atlas(
@@ -35,8 +36,12 @@ def main(log):
     save_image(result.labels, o.labels)
     save_image(result.brain_mask, o.brain)
     save_image(result.white_matter, o.white_matter)
+    # stored from the analysis grid (its space names the file), as the labels were carried
+    to_atlas = result.atlas_to_subject
+    if to_reference is not None:
+        to_atlas = to_reference.then(to_atlas)
     with atomic_path(o.xfm) as tmp:
-        result.atlas_to_subject.write(tmp)
+        to_atlas.write(tmp)
     q = result.quality
     row = {
         "subject": subject,

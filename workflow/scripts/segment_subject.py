@@ -8,6 +8,7 @@ def main(log):
     from pathlib import Path
 
     from wmhmap.nnunet.env import configure, resolve_device, root_of
+    from wmhmap.paths import wildcards_key
 
     configure(root_of(snakemake.params.model_folder), threads=snakemake.threads)
     import nibabel as nib
@@ -16,7 +17,7 @@ def main(log):
     from wmhmap.imageio import atomic_open, like, save_image
     from wmhmap.nnunet.inference import labels_from_probabilities, load_model, segment
 
-    subject = snakemake.wildcards.subject
+    subject = wildcards_key(snakemake.wildcards)
     n, cfg = snakemake.params.nnunet, snakemake.params.model
     lesion = "probability" in snakemake.output.keys()
     images = {m: nib.load(p) for m, p in snakemake.params.images.items()}

@@ -1,0 +1,30 @@
+# The results folder as a BIDS derivatives dataset, and the cohort table of a BIDS input.
+
+
+rule write_dataset_description:
+    """Describe the results as a BIDS derivatives dataset (GeneratedBy wmhmap)."""
+    output:
+        description=f"{RESULTS}/dataset_description.json",
+        bidsignore=f"{RESULTS}/.bidsignore",
+    log:
+        log_path("write_dataset_description"),
+    conda:
+        "../envs/imaging.yaml"
+    params:
+        source=BIDS_ROOT,
+    script:
+        "../scripts/write_dataset_description.py"
+
+
+rule write_cohort_table:
+    """Write the cohort as the statistics read it: one row per visit (BIDS input, sessions)."""
+    output:
+        f"{RESULTS}/group/samples.tsv",
+    log:
+        log_path("write_cohort_table"),
+    conda:
+        "../envs/imaging.yaml"
+    params:
+        samples=SAMPLES,
+    script:
+        "../scripts/write_cohort_table.py"

@@ -134,6 +134,10 @@ def test_every_planned_subject_file_has_a_bids_derivative_name(tmp_path):
     refused = snakemake("--configfile", "config/tests.yaml", cfg, "-n", "--", wrong_space)
     assert refused.returncode != 0
     assert "analysis grid is FLAIR, not T1w" in refused.stdout + refused.stderr
+    no_session = config_file(tmp_path / "session.yaml", {"stats": {"session": "m24"}})
+    refused = snakemake("--configfile", "config/tests.yaml", cfg, no_session, "-n")
+    assert refused.returncode != 0
+    assert "no subject has a session 'm24'" in refused.stdout + refused.stderr
 
 
 def test_a_malformed_bids_dataset_stops_the_run_before_any_job(tmp_path):
@@ -212,12 +216,15 @@ def test_bids_visits_are_segmented_like_the_sample_sheet_subjects(results, tmp_p
 
     wide = pd.read_csv(out / "group" / "regional_loads_wide.tsv", sep="\t", dtype={"subject": str})
     assert sorted(wide.subject) == ["P1_ses-1", "P1_ses-2", "P2_ses-1"]
-    cohort = pd.read_csv(out / "group" / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
-    assert cohort[["subject", "participant_id", "session_id", "sex"]].values.tolist() == [
+    visits = pd.read_csv(out / "group" / "visits.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert visits[["subject", "participant_id", "session_id", "sex"]].values.tolist() == [
         ["P1_ses-1", "sub-P1", "ses-1", "F"],
         ["P1_ses-2", "sub-P1", "ses-2", "F"],
         ["P2_ses-1", "sub-P2", "ses-1", "M"],
     ]
+    # the statistics take one visit per subject: the first session
+    statistics = pd.read_csv(out / "group" / "samples.tsv", sep="\t", dtype=str)
+    assert statistics.subject.tolist() == ["P1_ses-1", "P2_ses-1"]
     description = json.loads((out / "dataset_description.json").read_text())
     assert description["DatasetType"] == "derivative"
     assert description["GeneratedBy"][0]["Name"] == "wmhmap"

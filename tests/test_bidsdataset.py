@@ -10,7 +10,12 @@ import pytest
 
 from wmhmap.bidsdataset import BidsSelection, discover
 from wmhmap.errors import InputError
-from wmhmap.samplesheet import cohort_table, has_sessions, validate_samplesheet
+from wmhmap.samplesheet import (
+    cohort_table,
+    has_sessions,
+    statistics_visits,
+    validate_samplesheet,
+)
 
 
 def touch(root: Path, relative: str, text: str = "") -> Path:
@@ -114,6 +119,12 @@ def test_sessions_dataset_gives_one_row_per_visit_with_its_metadata(sessions_dat
     assert has_sessions(samples)
     cohort = cohort_table(samples)
     assert cohort.subject.tolist() == ["01_ses-1", "01_ses-2", "02_ses-1"]
+    assert statistics_visits(samples) == ["01_ses-1", "02_ses-1"]
+    assert statistics_visits(samples, "2") == ["01_ses-2"]
+    assert cohort_table(samples, statistics_visits(samples)).subject.tolist() == [
+        "01_ses-1",
+        "02_ses-1",
+    ]
     assert cohort.participant_id.tolist() == ["sub-01", "sub-01", "sub-02"]
     assert cohort.session_id.tolist() == ["ses-1", "ses-2", "ses-1"]
 
@@ -256,3 +267,24 @@ def test_cli_validates_a_bids_dataset_and_writes_its_cohort(sessions_dataset, tm
     assert cohort.subject.tolist() == ["01_ses-1", "01_ses-2", "02_ses-1"]
     assert main(["validate", "--bids", str(sessions_dataset), "--session-label", "2"]) == 0
     assert "1 subjects, 1 visits" in capsys.readouterr().out
+
+
+def test_visits_are_ordered_in_time_for_the_statistics(tmp_path):
+    root = tmp_path / "bids"
+    description(root)
+    for ses in ("baseline", "followup"):
+        touch(root, f"sub-01/ses-{ses}/anat/sub-01_ses-{ses}_FLAIR.nii.gz")
+    for ses in ("2", "10"):
+        touch(root, f"sub-02/ses-{ses}/anat/sub-02_ses-{ses}_FLAIR.nii.gz")
+    # label order says baseline < followup; the scan dates say otherwise
+    write_tsv(
+        root,
+        "sub-01/sub-01_sessions.tsv",
+        [
+            {"session_id": "ses-baseline", "acq_time": "2021-05-02T10:00:00"},
+            {"session_id": "ses-followup", "acq_time": "2019-01-15T09:30:00"},
+        ],
+    )
+    samples = validate_samplesheet(discover(root), file=root / "participants.tsv")
+    assert samples.index.tolist() == ["01_ses-followup", "01_ses-baseline", "02_ses-2", "02_ses-10"]
+    assert statistics_visits(samples) == ["01_ses-followup", "02_ses-2"]

@@ -192,6 +192,28 @@ def _metadata_table(path: Path, id_column: str, prefix: str) -> Table:
     return Table(header, rows)
 
 
+def natural_key(label: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key reading digit runs as numbers: ``2`` before ``10``, digits before letters."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.findall(r"\d+|\D+", label))
+
+
+def visit_order(sessions: list[str], table: Table) -> list[str]:
+    """A subject's sessions in time order: by ``acq_time`` of its sessions.tsv when every
+    session has one, else by label in natural order (``ses-2`` before ``ses-10``).
+
+    >>> visit_order(["10", "2", "baseline"], EMPTY)
+    ['2', '10', 'baseline']
+    >>> timed = Table(["session_id", "acq_time"], {"baseline": {"acq_time": "2019-03-01"},
+    ...                                           "m12": {"acq_time": "2020-02-27"}})
+    >>> visit_order(["m12", "baseline"], timed)
+    ['baseline', 'm12']
+    """
+    times = [table.value(s, "acq_time") for s in sessions]
+    if all(t and t.lower() not in BLANK for t in times):
+        return [s for _, s in sorted(zip(times, sessions, strict=True))]
+    return sorted(sessions, key=natural_key)
+
+
 def _check_columns(
     table: Table, columns: Mapping[str, str], explicit: Iterable[str], path: Path
 ) -> None:
@@ -336,7 +358,9 @@ def discover(root: str | Path, selection: BidsSelection | None = None) -> pd.Dat
         sessions_file = subject_path / f"sub-{subject}_sessions.tsv"
         if session_dirs and sessions_file.is_file():
             sessions_table = _metadata_table(sessions_file, "session_id", "ses")
-        visits: list[str | None] = [s.name.removeprefix("ses-") for s in session_dirs] or [None]
+        visits: list[str | None] = [
+            *visit_order([s.name.removeprefix("ses-") for s in session_dirs], sessions_table)
+        ] or [None]
         for session in visits:
             if session is not None and sel.session_label and session not in sel.session_label:
                 continue

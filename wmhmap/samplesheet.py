@@ -243,11 +243,35 @@ def has_sessions(samples: pd.DataFrame) -> bool:
     return "session" in samples.columns and bool(samples["session"].astype(bool).any())
 
 
-def cohort_table(samples: pd.DataFrame) -> pd.DataFrame:
+def statistics_visits(samples: pd.DataFrame, session: str = "") -> list[str]:
+    """The visit ids the cohort statistics use: one per subject.
+
+    Without sessions, every row. With sessions, each subject's visit of ``session``
+    (subjects without it are left out), or when empty its first row: the sheet's order,
+    which BIDS discovery makes time order (sessions.tsv ``acq_time``, else labels in
+    natural order).
+
+    >>> sheet = pd.DataFrame({"subject": ["a", "a", "b"], "session": ["2", "10", "1"]},
+    ...                      index=["a_ses-2", "a_ses-10", "b_ses-1"])
+    >>> statistics_visits(sheet), statistics_visits(sheet, "10")
+    (['a_ses-2', 'b_ses-1'], ['a_ses-10'])
+    """
+    if not has_sessions(samples):
+        return list(samples.index)
+    if session:
+        return [k for k, s in zip(samples.index, samples["session"], strict=True) if s == session]
+    first = ~samples["subject"].duplicated()
+    return list(samples.index[first.to_numpy()])
+
+
+def cohort_table(samples: pd.DataFrame, visits: list[str] | None = None) -> pd.DataFrame:
     """The validated sheet as the cohort statistics read it: ``subject`` is the visit id.
 
     With sessions, ``participant_id`` and ``session_id`` keep the BIDS labels apart.
+    ``visits`` keeps only those rows (see :func:`statistics_visits`).
     """
+    if visits is not None:
+        samples = samples.loc[visits]
     table = samples.reset_index(drop=True)
     table["subject"] = list(samples.index)
     columns = list(COLUMNS)

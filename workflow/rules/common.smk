@@ -19,6 +19,7 @@ from wmhmap.samplesheet import (
     has_sessions,
     load_samplesheet,
     modalities,
+    statistics_visits,
     validate_samplesheet,
 )
 
@@ -149,6 +150,13 @@ def load_samples():
 SAMPLES = load_samples()
 SUBJECTS = SAMPLES.index.tolist()
 SESSIONS = has_sessions(SAMPLES)
+# One visit per subject for the cohort statistics (all rows without sessions).
+STATS_VISITS = statistics_visits(SAMPLES, str(config["stats"]["session"]))
+if not STATS_VISITS:
+    raise WorkflowError(
+        f"no subject has a session {config['stats']['session']!r} (stats.session); "
+        f"sessions found: {', '.join(sorted(set(SAMPLES['session'])))}"
+    )
 
 
 def samplesheet_file():
@@ -409,7 +417,7 @@ def classification_tasks():
     needed = ["diagnosis"] + [
         c for c in ("age", "sex") if c in config["stats"]["covariates"]
     ]
-    complete = SAMPLES.reindex(columns=needed).dropna()
+    complete = SAMPLES.loc[STATS_VISITS].reindex(columns=needed).dropna()
     counts = complete["diagnosis"].astype(str).str.upper().value_counts()
     feasible = []
     for task in config["stats"]["tasks"]:
@@ -422,7 +430,7 @@ def classification_tasks():
 def has_reference_volumes():
     if DEMO:
         return True
-    column = SAMPLES.get("reference_wmh_ml")
+    column = SAMPLES.loc[STATS_VISITS].get("reference_wmh_ml")
     return column is not None and column.notna().sum() >= 3
 
 

@@ -17,14 +17,16 @@ rule write_dataset_description:
 
 
 rule write_cohort_table:
-    """Write the cohort as the statistics read it: one row per visit (BIDS input, sessions)."""
+    """Write every visit, and the one per subject the statistics read (BIDS input, sessions)."""
     output:
-        f"{RESULTS}/group/samples.tsv",
+        statistics=f"{RESULTS}/group/samples.tsv",
+        visits=f"{RESULTS}/group/visits.tsv",
     log:
         log_path("write_cohort_table"),
     conda:
         "../envs/imaging.yaml"
     params:
         samples=SAMPLES,
+        statistics=STATS_VISITS,
     script:
         "../scripts/write_cohort_table.py"

@@ -14,7 +14,10 @@ def main(log):
 
     i, o = snakemake.input, snakemake.output
     cfg = snakemake.params.stats
+    meta = read_table(i.samplesheet, table_name="sample sheet")
     wide = read_table(i.wide, table_name="wide loads table")
+    # the statistics' visits only: one per subject when the cohort has sessions
+    wide = wide[wide["subject"].isin(meta["subject"])]
     regions = load_region_table(i.table)
     # k-means needs fewer clusters than subjects with regional lesions (the library
     # skips larger k of cluster_ks)
@@ -46,7 +49,7 @@ def main(log):
         ks=cfg["cluster_ks"],
         seed=cfg["seed"],
         regions=regions,
-        meta=read_table(i.samplesheet, table_name="sample sheet"),
+        meta=meta,
     )
     for name in ("assignments", "silhouette", "groups", "frequency"):
         with atomic_open(getattr(o, name)) as fh:

@@ -5,10 +5,12 @@ def main(log):
     from wmhmap.imageio import atomic_open
     from wmhmap.samplesheet import cohort_table
 
-    table = cohort_table(snakemake.params.samples)
-    with atomic_open(snakemake.output[0]) as fh:
-        table.to_csv(fh, sep="\t", index=False)
-    log.info("%d rows written", len(table))
+    samples, o = snakemake.params.samples, snakemake.output
+    for path, visits in ((o.visits, None), (o.statistics, snakemake.params.statistics)):
+        table = cohort_table(samples, visits)
+        with atomic_open(path) as fh:
+            table.to_csv(fh, sep="\t", index=False)
+        log.info("%s: %d visits", path, len(table))
 
 
 if __name__ == "__main__":

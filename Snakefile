@@ -29,6 +29,7 @@ localrules:
     write_demo_samplesheet,
     write_dataset_description,
     write_cohort_table,
+    collect_input_validation,
     collect_registration_qc,
     collect_brain_volumes,
     collect_regional_loads,

@@ -82,3 +82,54 @@ def test_kill_9_during_registration_then_rerun_loses_nothing(results, tmp_path):
         assert np.array_equal(rebuilt, nib.load(results / f"{anat}_{name}.nii.gz").dataobj), name
     table = f"{anat}_desc-regionalloads_stats.tsv"
     assert (root / table).read_bytes() == (results / table).read_bytes()
+
+
+def test_one_corrupt_subject_with_keep_going_loses_only_that_subject(results, tmp_path):
+    """A truncated FLAIR: the subject is listed as failed, the rest of the cohort is done."""
+    root = copy_run(results, tmp_path / "results")
+    sheet = pd.read_csv(root / "demo" / "samplesheet.tsv", sep="\t", dtype=str)
+    bad = sorted(sheet[sheet.split == "test"].subject)[0]
+    shutil.rmtree(root / f"sub-{bad}")  # a new subject whose scan arrived broken
+    flair = root / "demo" / "rawdata" / f"sub-{bad}" / "anat" / f"sub-{bad}_FLAIR.nii.gz"
+    data = flair.read_bytes()
+    flair.write_bytes(data[: len(data) // 2])
+
+    config = ("--config", f"results={root}")
+    run = snakemake(*config, "--keep-going", timeout=1500)
+    assert run.returncode != 0, "a subject failed: the run must say so"
+    log = run.stdout + run.stderr
+    assert "correct_bias_n4" in log
+
+    failed = pd.read_csv(root / "group" / "failed_subjects.tsv", sep="\t", dtype=str)
+    assert failed.subject.tolist() == [bad]
+    assert failed.file.tolist() == [str(flair)]
+    assert "Fix:" in failed.message[0]
+    status = pd.read_csv(root / "group" / "input_validation.tsv", sep="\t", dtype=str)
+    assert sorted(status.subject) == sorted(sheet.subject)
+    assert (status.status == "ok").sum() == len(sheet) - 1
+
+    # nothing of the broken subject looks finished
+    assert not list((root / f"sub-{bad}").glob("anat/*.nii.gz"))
+    # every other subject's loads as in the uninterrupted run, without the broken one
+    wide = pd.read_csv(root / "group" / "regional_loads_wide.tsv", sep="\t", dtype={"subject": str})
+    before = pd.read_csv(
+        results / "group" / "regional_loads_wide.tsv", sep="\t", dtype={"subject": str}
+    )
+    pd.testing.assert_frame_equal(
+        wide.reset_index(drop=True), before[before.subject != bad].reset_index(drop=True)
+    )
+    for table in ("registration_qc.tsv", "brain_volumes.tsv", "loads_summary.tsv"):
+        rows = pd.read_csv(root / "group" / table, sep="\t", dtype={"subject": str})
+        assert sorted(rows.subject) == sorted(set(sheet.subject) - {bad}), table
+    # the statistics ran on the rest and say how many were left out
+    auc = pd.read_csv(root / "group" / "stats" / "classification_auc.tsv", sep="\t")
+    auc_before = pd.read_csv(results / "group" / "stats" / "classification_auc.tsv", sep="\t")
+    assert (auc.n_pos + auc.n_neg).sum() < (auc_before.n_pos + auc_before.n_neg).sum()
+    stats_log = (root / "logs" / "classify_diagnoses" / "classify_diagnoses.log").read_text()
+    assert "1 subject(s) excluded (failed input validation" in stats_log and bad in stats_log
+
+    # the report of what was made still builds, with the failed-subjects table in it
+    html = tmp_path / "report.html"
+    report = snakemake(*config, "--report", str(html), "--", "figures")
+    assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
+    assert "failed_subjects.tsv" in html.read_text(errors="replace")

@@ -1,4 +1,6 @@
 import gzip
+import os
+import stat
 
 import nibabel as nib
 import numpy as np
@@ -89,3 +91,17 @@ def test_atomic_path_keeps_nifti_suffix_and_moves_into_place(tmp_path):
     save_image(make_image(np.ones((2, 3, 4)), zooms=(0.5, 0.5, 3)), target)
     back = nib.load(target)
     assert back.shape == (2, 3, 4) and voxel_volume_mm3(back) == pytest.approx(0.75)
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    """Not mkstemp's 0600: results get the mode any new file gets (readable by the lab
+    group under the usual umask 022 or 002)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    target = tmp_path / "table.tsv"
+    with atomic_open(target) as fh:
+        fh.write("a\n")
+    plain = tmp_path / "plain.tsv"
+    plain.write_text("a\n")
+    assert stat.S_IMODE(target.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask

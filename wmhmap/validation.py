@@ -2,15 +2,19 @@
 
 Everything a later stage would trip over is checked here, so that the message
 names the subject, the file, the problem and the fix, and no half-finished result
-is left behind.
+is left behind. A visit that fails gets a report saying so (:func:`failed_report`):
+its first heavy job raises the recorded error (:func:`require_valid`), and the cohort
+tables leave it out, so with ``--keep-going`` one bad scan never blocks the cohort.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from wmhmap.errors import InputError
 from wmhmap.geometry import fov_overlap, orientation_code, voxel_sizes
@@ -85,3 +89,58 @@ def validate_subject(row: Mapping[str, Any]) -> dict[str, Any]:
             "lesion_voxels": int((np.asarray(mask.dataobj) == 1).sum()),
         }
     return report
+
+
+def failed_report(subject: str, error: InputError) -> dict[str, Any]:
+    """The validation report of a visit whose inputs cannot be used (see :func:`require_valid`).
+
+    >>> r = failed_report("01", InputError("image is 4-D", subject="01", file="a.nii", fix="x"))
+    >>> r["status"], r["error"]["problem"]
+    ('failed', 'image is 4-D')
+    """
+    return {
+        "subject": subject,
+        "status": "failed",
+        "message": str(error),
+        "error": {
+            "problem": error.problem,
+            "subject": error.subject,
+            "file": error.file,
+            "fix": error.fix,
+        },
+    }
+
+
+def require_valid(report: Mapping[str, Any]) -> None:
+    """Raise the recorded :class:`InputError` of a failed validation report."""
+    if report.get("status") != "ok":
+        raise InputError(**report["error"])
+
+
+def validation_table(reports: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per visit: ``subject``, ``status`` (ok / failed), ``file``, ``message``."""
+    return pd.DataFrame(
+        [
+            {
+                "subject": r["subject"],
+                "status": r["status"],
+                "file": (r.get("error") or {}).get("file") or "",
+                "message": r.get("message", ""),
+            }
+            for r in reports
+        ],
+        columns=["subject", "status", "file", "message"],
+    )
+
+
+def log_excluded(failed_table: str, log: logging.Logger) -> int:
+    """Say in a statistics job's log how many subjects failed validation and are left out."""
+    failed = pd.read_csv(failed_table, sep="\t", dtype=str)
+    if len(failed):
+        log.warning(
+            "%d subject(s) excluded (failed input validation, see %s): %s",
+            len(failed),
+            failed_table,
+            ", ".join(failed["subject"]),
+        )
+    return len(failed)

@@ -240,6 +240,31 @@ def task_subjects(
     return rows, labels
 
 
+def feasible_tasks(
+    wide: pd.DataFrame, meta: pd.DataFrame, tasks: Sequence[str], covariates: Sequence[str] = ()
+) -> list[str]:
+    """The tasks whose classes each keep >= 2 subjects with loads, diagnosis and the
+    covariates (age, sex) in the tables, e.g. after subjects failed validation.
+
+    >>> wide = pd.DataFrame({"subject": list("abcde"), "global_mm3": [1.0, 2, 3, 4, 5]})
+    >>> dx = ["AD", "AD", "CN", "CN", "MCI"]
+    >>> meta = pd.DataFrame({"subject": list("abcde"), "diagnosis": dx})
+    >>> feasible_tasks(wide, meta, ["AD vs CN", "AD vs MCI"])
+    ['AD vs CN']
+    """
+    usable = [c for c in covariates if c != "icv"]
+    cohort = cohort_table(wide, meta, covariates=usable)
+    columns = ["global_mm3", *(COVARIATES[c] for c in usable)]
+    feasible = []
+    for name in tasks:
+        try:
+            task_subjects(cohort, Task.parse(name), columns)
+        except InputError:
+            continue
+        feasible.append(name)
+    return feasible
+
+
 def make_classifier(C: float = 1.0) -> Pipeline:
     """Return the unfitted model: standardisation + L2 logistic regression.
 

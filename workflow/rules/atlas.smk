@@ -74,13 +74,14 @@ rule propagate_atlas_labels:
 rule collect_registration_qc:
     """Gather every subject's atlas-registration quality into one table."""
     input:
-        per_subject(
+        tables=validated(
             datatype="qc",
             space=GRID,
             desc="atlas",
             suffix="registration",
             extension=".tsv",
         ),
+        failed=FAILED_SUBJECTS,  # which subjects the table takes
     output:
         f"{RESULTS}/group/registration_qc.tsv",
     log:

@@ -177,6 +177,31 @@ def per_subject(subjects=None, **entities):
     ]
 
 
+def valid_subjects(subjects=None):
+    """Visits (of ``subjects``) whose inputs passed validation: what the cohort tables
+    take. Known once every visit is checked (checkpoint collect_input_validation)."""
+    table = checkpoints.collect_input_validation.get().output.table
+    status = pd.read_csv(table, sep="\t", dtype=str, keep_default_na=False)
+    ok = set(status.loc[status.status == "ok", "subject"])
+    return [s for s in (SUBJECTS if subjects is None else subjects) if s in ok]
+
+
+def validated(subjects=None, **entities):
+    """Input function: a path per validated visit (of ``subjects``), e.g. for cohort tables."""
+
+    def paths(wildcards):
+        return per_subject(subjects=valid_subjects(subjects), **entities)
+
+    return paths
+
+
+def valid_flair_subjects(wildcards):
+    return valid_subjects(FLAIR_SUBJECTS)
+
+
+FAILED_SUBJECTS = f"{RESULTS}/group/failed_subjects.tsv"
+
+
 def on_grid(**entities):
     """Input function: a file of the job's visit on its analysis grid (``space=GRID``)."""
 
@@ -374,8 +399,18 @@ def final_targets():
         *preprocessed_images(),
         *per_subject(space=GRID, desc="atlas", suffix="dseg"),
         f"{RESULTS}/group/registration_qc.tsv",
+        FAILED_SUBJECTS,
         *segmentation_outputs(),
         *exported_models(),
+        # every subject's own tables, also those the cohort tables leave out (failed
+        # validation): planned with the rest of the subject's jobs (SLURM groups)
+        *per_subject(desc="regionalloads", suffix="stats", extension=".tsv"),
+        *per_subject(desc="brainvolumes", suffix="stats", extension=".tsv"),
+        *(
+            t
+            for tables in evaluation_tables(reference_subjects()).values()
+            for t in tables
+        ),
         f"{RESULTS}/group/regional_loads_wide.tsv",
         *evaluation_targets(),
         *stats_targets(),
@@ -445,20 +480,24 @@ def overlay_inputs(wildcards):
     return files
 
 
-def stats_targets():
+def figure_targets(wildcards):
+    """The `figures` target: the statistics, and the overlays of the subjects that passed
+    validation (so that a report can be built after a --keep-going run with failures).
+    """
+    return stats_targets(valid_subjects())
+
+
+def stats_targets(subjects=None):
     """Tables and figures of the statistics stage this cohort supports."""
     figures, stats = FIGURES, STATS
     targets = [
         f"{RESULTS}/group/brain_volumes.tsv",
-        *(
-            bids(
-                subject=s,
-                datatype="figures",
-                desc="lesionsregions",
-                suffix="qc",
-                extension=".png",
-            )
-            for s in SUBJECTS
+        *per_subject(
+            subjects=subjects,
+            datatype="figures",
+            desc="lesionsregions",
+            suffix="qc",
+            extension=".png",
         ),
         *([f"{figures}/high_load_subjects.png"] if FLAIR_SUBJECTS else []),
         f"{stats}/cluster_groups.tsv",
@@ -744,6 +783,11 @@ def loads_region_map(wildcards):
 
 def evaluated_subjects():
     """Held-out subjects with a reference mask (training subjects would flatter the model)."""
+    return valid_subjects(reference_subjects())
+
+
+def reference_subjects():
+    """Held-out visits with a reference mask, valid or not."""
     return [
         s
         for s in SUBJECTS
@@ -757,35 +801,29 @@ def reference_region_map(wildcards):
     return demo_truth(visit(wildcards), "dseg", desc="truth")
 
 
-def evaluated_wmh_tables(wildcards):
-    return [
-        bids(
-            subject=s,
+def evaluation_tables(subjects):
+    kinds = ("wmh", "region") if DEMO else ("wmh",)
+    return {
+        kind: per_subject(
+            subjects=subjects,
             datatype="qc",
-            desc="wmhevaluation",
+            desc=f"{kind}evaluation",
             suffix="stats",
             extension=".tsv",
         )
-        for s in evaluated_subjects()
-    ]
+        for kind in kinds
+    }
+
+
+def evaluated_wmh_tables(wildcards):
+    return evaluation_tables(evaluated_subjects())["wmh"]
 
 
 def evaluated_region_tables(wildcards):
-    if not DEMO:
-        return []
-    return [
-        bids(
-            subject=s,
-            datatype="qc",
-            desc="regionevaluation",
-            suffix="stats",
-            extension=".tsv",
-        )
-        for s in evaluated_subjects()
-    ]
+    return evaluation_tables(evaluated_subjects()).get("region", [])
 
 
 def evaluation_targets():
-    if not evaluated_subjects():
+    if not reference_subjects():
         return []
     return [f"{RESULTS}/group/evaluation/wmh_metrics_summary.tsv"]

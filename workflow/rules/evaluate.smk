@@ -58,6 +58,7 @@ rule summarize_evaluation:
     input:
         wmh=evaluated_wmh_tables,
         regions=evaluated_region_tables,
+        failed=FAILED_SUBJECTS,  # which subjects the tables take
     output:
         metrics=f"{RESULTS}/group/evaluation/wmh_metrics.tsv",
         summary=f"{RESULTS}/group/evaluation/wmh_metrics_summary.tsv",

@@ -32,8 +32,9 @@ rule compute_regional_loads:
 rule collect_regional_loads:
     """Cohort tables of regional loads: long, wide (subjects x regions) and summary."""
     input:
-        loads=per_subject(desc="regionalloads", suffix="stats", extension=".tsv"),
-        summaries=per_subject(desc="loadsummary", suffix="stats", extension=".tsv"),
+        loads=validated(desc="regionalloads", suffix="stats", extension=".tsv"),
+        summaries=validated(desc="loadsummary", suffix="stats", extension=".tsv"),
+        failed=FAILED_SUBJECTS,  # which subjects the tables take
     output:
         long=f"{RESULTS}/group/regional_loads_long.tsv",
         wide=f"{RESULTS}/group/regional_loads_wide.tsv",

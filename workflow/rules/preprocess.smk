@@ -23,6 +23,28 @@ rule validate_subject_inputs:
         "../scripts/validate_subject_inputs.py"
 
 
+checkpoint collect_input_validation:
+    """Gather every subject's input check: which subjects the cohort tables take."""
+    input:
+        per_subject(
+            datatype="qc", desc="inputs", suffix="validation", extension=".json"
+        ),
+    output:
+        table=f"{RESULTS}/group/input_validation.tsv",
+        failed=report(
+            f"{RESULTS}/group/failed_subjects.tsv",
+            caption="../report/failed_subjects.rst",
+            category="Quality control",
+            subcategory="Failed subjects",
+        ),
+    log:
+        log_path("collect_input_validation"),
+    conda:
+        "../envs/imaging.yaml"
+    script:
+        "../scripts/collect_input_validation.py"
+
+
 rule correct_bias_n4:
     """Reorient a scan to RAS and correct its bias field with N4."""
     input:

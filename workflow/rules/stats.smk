@@ -30,7 +30,8 @@ rule measure_brain_volumes:
 rule collect_brain_volumes:
     """Every subject's brain-structure volumes in one table."""
     input:
-        per_subject(desc="brainvolumes", suffix="stats", extension=".tsv"),
+        tables=validated(desc="brainvolumes", suffix="stats", extension=".tsv"),
+        failed=FAILED_SUBJECTS,  # which subjects the table takes
     output:
         f"{RESULTS}/group/brain_volumes.tsv",
     log:
@@ -46,6 +47,7 @@ rule validate_volumes:
     input:
         wide=f"{RESULTS}/group/regional_loads_wide.tsv",
         samplesheet=samplesheet_file(),
+        failed=FAILED_SUBJECTS,
     output:
         validation=f"{STATS}/volume_validation.tsv",
         agreement=f"{STATS}/bland_altman.tsv",
@@ -76,6 +78,7 @@ rule classify_diagnoses:
     input:
         wide=f"{RESULTS}/group/regional_loads_wide.tsv",
         samplesheet=samplesheet_file(),
+        failed=FAILED_SUBJECTS,
         brain=f"{RESULTS}/group/brain_volumes.tsv",
         table=config["atlas"]["region_table"],
     output:
@@ -117,6 +120,7 @@ rule cluster_regional_loads:
     input:
         wide=f"{RESULTS}/group/regional_loads_wide.tsv",
         samplesheet=samplesheet_file(),
+        failed=FAILED_SUBJECTS,
         table=config["atlas"]["region_table"],
     output:
         assignments=f"{STATS}/cluster_assignments.tsv",
@@ -148,7 +152,7 @@ rule cluster_regional_loads:
 rule figures:
     """Every paper figure, regenerated from existing tables (no image is recomputed)."""
     input:
-        stats_targets(),
+        figure_targets,
 
 
 rule plot_subject_overlay:
@@ -188,10 +192,10 @@ rule plot_high_load_panel:
     """Lesions over FLAIR of the subjects with the highest loads (the study's Figure 3)."""
     input:
         summary=f"{RESULTS}/group/loads_summary.tsv",
-        flair=per_subject(
+        flair=validated(
             space=GRID, desc="preproc", suffix="FLAIR", subjects=FLAIR_SUBJECTS
         ),
-        lesions=per_subject(
+        lesions=validated(
             space=GRID, desc="wmh", suffix="mask", subjects=FLAIR_SUBJECTS
         ),
     output:
@@ -202,7 +206,7 @@ rule plot_high_load_panel:
     conda:
         "../envs/stats.yaml"
     params:
-        subjects=FLAIR_SUBJECTS,
+        subjects=valid_flair_subjects,
         n=4,
     script:
         "../scripts/plot_high_load_panel.py"

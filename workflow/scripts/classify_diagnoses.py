@@ -4,23 +4,36 @@ import sys
 def main(log):
     import matplotlib
 
+    from wmhmap.validation import log_excluded
+
     matplotlib.use("Agg")
 
+    from wmhmap.errors import InputError
     from wmhmap.imageio import atomic_open
     from wmhmap.regions import load_region_table
     from wmhmap.stats import read_table
-    from wmhmap.stats.classification import classify
+    from wmhmap.stats.classification import classify, feasible_tasks
     from wmhmap.stats.figures import plot_coefficients, plot_roc_curves, save_figure
 
     i, o = snakemake.input, snakemake.output
+    log_excluded(i.failed, log)
     cfg = snakemake.params.stats
-    tasks = snakemake.params.tasks
+    wide = read_table(i.wide, table_name="wide loads table")
+    meta = read_table(i.samplesheet, table_name="sample sheet")
+    # planned from the sample sheet; subjects left out of the tables may shrink a class
+    tasks = feasible_tasks(wide, meta, snakemake.params.tasks, cfg["covariates"])
     skipped = sorted(set(cfg["tasks"]) - set(tasks))
     if skipped:
         log.warning("tasks without two subjects in each class, skipped: %s", ", ".join(skipped))
+    if not tasks:
+        raise InputError(
+            "no classification task keeps two subjects in each class",
+            file=i.wide,
+            fix="fix the subjects listed in group/failed_subjects.tsv, or add subjects",
+        )
     results = classify(
-        read_table(i.wide, table_name="wide loads table"),
-        read_table(i.samplesheet, table_name="sample sheet"),
+        wide,
+        meta,
         read_table(i.brain, table_name="brain volumes table"),
         tasks=tasks,
         feature_sets=cfg["feature_sets"],

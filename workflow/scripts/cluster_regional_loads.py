@@ -4,6 +4,8 @@ import sys
 def main(log):
     import matplotlib
 
+    from wmhmap.validation import log_excluded
+
     matplotlib.use("Agg")
 
     from wmhmap.imageio import atomic_open
@@ -13,6 +15,7 @@ def main(log):
     from wmhmap.stats.figures import plot_lesion_frequency, plot_silhouette, save_figure
 
     i, o = snakemake.input, snakemake.output
+    log_excluded(i.failed, log)
     cfg = snakemake.params.stats
     meta = read_table(i.samplesheet, table_name="sample sheet")
     wide = read_table(i.wide, table_name="wide loads table")

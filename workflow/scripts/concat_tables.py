@@ -7,7 +7,8 @@ def main(log):
     from wmhmap.imageio import atomic_open
 
     tables = [
-        pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False) for path in snakemake.input
+        pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        for path in snakemake.input.tables
     ]
     with atomic_open(snakemake.output[0]) as fh:
         pd.concat(tables, ignore_index=True).to_csv(fh, sep="\t", index=False)

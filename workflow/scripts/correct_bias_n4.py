@@ -2,11 +2,15 @@ import sys
 
 
 def main(log):
+    import json
+
     from wmhmap.geometry import orientation_code, reorient_to_ras
     from wmhmap.imageio import load_image, save_image
     from wmhmap.paths import wildcards_key
     from wmhmap.preprocess import N4Settings, correct_bias_n4
+    from wmhmap.validation import require_valid
 
+    require_valid(json.loads(open(snakemake.input.validation).read()))
     subject, modality = wildcards_key(snakemake.wildcards), snakemake.wildcards.modality
     raw = load_image(snakemake.input.image, subject=subject, role=modality)
     log.info("%s %s: stored %s, reoriented to RAS", subject, modality, orientation_code(raw))

@@ -4,6 +4,8 @@ import sys
 def main(log):
     import matplotlib
 
+    from wmhmap.validation import log_excluded
+
     matplotlib.use("Agg")
     import pandas as pd
 
@@ -18,6 +20,7 @@ def main(log):
     )
 
     i, o = snakemake.input, snakemake.output
+    log_excluded(i.failed, log)
     wide = read_table(i.wide, table_name="wide loads table")
     meta = read_table(i.samplesheet, table_name="sample sheet")
     table = validation_table(wide, meta)

@@ -16,8 +16,8 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from conftest import snakemake
+from test_workflow import extra_config
 
 pytestmark = pytest.mark.workflow
 
@@ -55,11 +55,6 @@ def participants(root: Path, rows: list[dict[str, str]]) -> None:
     pd.DataFrame(rows).to_csv(root / "participants.tsv", sep="\t", index=False)
 
 
-def config_file(path: Path, content: dict) -> str:
-    path.write_text(yaml.safe_dump(content))
-    return str(path)
-
-
 def planned_outputs(stdout: str) -> list[str]:
     return [
         path.strip()
@@ -90,8 +85,9 @@ def test_every_planned_subject_file_has_a_bids_derivative_name(tmp_path):
         ],
     )
     results = tmp_path / "results"
-    cfg = config_file(
-        tmp_path / "bids.yaml",
+    cfg = extra_config(
+        tmp_path,
+        "bids.yaml",
         {
             "results": str(results),
             "input": {
@@ -134,7 +130,7 @@ def test_every_planned_subject_file_has_a_bids_derivative_name(tmp_path):
     refused = snakemake("--configfile", "config/tests.yaml", cfg, "-n", "--", wrong_space)
     assert refused.returncode != 0
     assert "analysis grid is FLAIR, not T1w" in refused.stdout + refused.stderr
-    no_session = config_file(tmp_path / "session.yaml", {"stats": {"session": "m24"}})
+    no_session = extra_config(tmp_path, "session.yaml", {"stats": {"session": "m24"}})
     refused = snakemake("--configfile", "config/tests.yaml", cfg, no_session, "-n")
     assert refused.returncode != 0
     assert "no subject has a session 'm24'" in refused.stdout + refused.stderr
@@ -143,8 +139,8 @@ def test_every_planned_subject_file_has_a_bids_derivative_name(tmp_path):
 def test_a_malformed_bids_dataset_stops_the_run_before_any_job(tmp_path):
     root = bids_dataset(tmp_path / "bids", {("01", "1"): {"FLAIR": None}})
     (root / "sub-01" / "ses-1" / "anat" / "sub-01_ses-1_run-2_FLAIR.nii.gz").write_bytes(b"")
-    cfg = config_file(
-        tmp_path / "bids.yaml", {"results": str(tmp_path / "results"), "input": {"bids": str(root)}}
+    cfg = extra_config(
+        tmp_path, "bids.yaml", {"results": str(tmp_path / "results"), "input": {"bids": str(root)}}
     )
     dry = snakemake("--configfile", "config/tests.yaml", cfg, "-n")
     assert dry.returncode != 0
@@ -178,8 +174,9 @@ def test_bids_visits_are_segmented_like_the_sample_sheet_subjects(results, tmp_p
     )
     export = results / "nnunet" / "export"
     out = tmp_path / "results"
-    cfg = config_file(
-        tmp_path / "bids.yaml",
+    cfg = extra_config(
+        tmp_path,
+        "bids.yaml",
         {
             "results": str(out),
             "input": {"bids": str(root)},

@@ -16,7 +16,7 @@ import csv
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +24,8 @@ from typing import Any
 import pandas as pd
 
 from wmhmap.errors import InputError
-from wmhmap.samplesheet import COLUMNS
+from wmhmap.samplesheet import COLUMNS, MODALITY_COLUMNS
 
-MODALITIES = ("FLAIR", "T1w")
 IMAGE_NAME = re.compile(
     r"^sub-(?P<sub>[A-Za-z0-9]+)(?P<entities>(?:_[a-z]+-[A-Za-z0-9]+)*)"
     r"_(?P<suffix>[A-Za-z0-9]+)\.nii(?:\.gz)?$"
@@ -227,6 +226,25 @@ def _check_columns(
         )
 
 
+def _images(folder: Path, suffix: str) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """NIfTI files of ``folder`` with ``suffix``: name, subject label, entities."""
+    for name in _files(folder):
+        m = IMAGE_NAME.match(name)
+        if m is not None and m["suffix"] == suffix:
+            yield name, m["sub"], _entities(m["entities"])
+
+
+def _at_most_one(matches: list[str], what: str, subject: str, folder: Path, fix: str) -> str:
+    if len(matches) > 1:
+        raise InputError(
+            f"{len(matches)} {what} match: {', '.join(matches)}",
+            subject=subject,
+            file=folder,
+            fix=fix,
+        )
+    return str(folder / matches[0]) if matches else ""
+
+
 def _scan(
     anat: Path,
     subject: str,
@@ -235,13 +253,9 @@ def _scan(
     wanted: Mapping[str, str],
 ) -> str:
     matches = []
-    for name in _files(anat):
-        m = IMAGE_NAME.match(name)
-        if m is None or m["suffix"] != modality:
-            continue
-        entities = _entities(m["entities"])
+    for name, named_subject, entities in _images(anat, modality):
         where = f"sub-{subject}" + (f", ses-{session}" if session else "")
-        if m["sub"] != subject or entities.get("ses") != session:
+        if named_subject != subject or entities.get("ses") != session:
             raise InputError(
                 f"{name} lies in the folder of {where} but names another subject or session",
                 subject=subject,
@@ -250,35 +264,30 @@ def _scan(
             )
         if all(entities.get(k) == v for k, v in wanted.items()):
             matches.append(name)
-    if len(matches) > 1:
-        raise InputError(
-            f"{len(matches)} {modality} scans match: {', '.join(matches)}",
-            subject=subject,
-            file=anat,
-            fix=f"pick one with `input: entities: {{{modality}: {{acq: ..., run: ...}}}}` in "
-            "config/config.yaml, or exclude the subject",
-        )
-    return str(anat / matches[0]) if matches else ""
+    return _at_most_one(
+        matches,
+        f"{modality} scans",
+        subject,
+        anat,
+        fix=f"pick one with `input: entities: {{{modality}: {{acq: ..., run: ...}}}}` in "
+        "config/config.yaml, or exclude the subject",
+    )
 
 
 def _lesion_mask(root: Path, subject: str, session: str | None) -> str:
     folder = root / f"sub-{subject}" / (f"ses-{session}" if session else "") / "anat"
     matches = [
         name
-        for name in _files(folder)
-        if (m := IMAGE_NAME.match(name))
-        and m["suffix"] == "mask"
-        and _entities(m["entities"]).get("label") == "WMH"
-        and _entities(m["entities"]).get("ses") == session
+        for name, _, entities in _images(folder, "mask")
+        if entities.get("label") == "WMH" and entities.get("ses") == session
     ]
-    if len(matches) > 1:
-        raise InputError(
-            f"{len(matches)} WMH masks match: {', '.join(matches)}",
-            subject=subject,
-            file=folder,
-            fix="keep one *_label-WMH_mask.nii.gz per subject and session",
-        )
-    return str(folder / matches[0]) if matches else ""
+    return _at_most_one(
+        matches,
+        "WMH masks",
+        subject,
+        folder,
+        fix="keep one *_label-WMH_mask.nii.gz per subject and session",
+    )
 
 
 def _normalized(column: str, value: str, labels: Mapping[str, str]) -> str:
@@ -314,12 +323,9 @@ def discover(root: str | Path, selection: BidsSelection | None = None) -> pd.Dat
             fix=f"map only {', '.join(DEFAULT_COLUMNS)} to your participants.tsv columns",
         )
     participants_file = root / "participants.tsv"
-    participants = (
-        _metadata_table(participants_file, "participant_id", "sub")
-        if participants_file.is_file()
-        else EMPTY
-    )
+    participants = EMPTY
     if participants_file.is_file():
+        participants = _metadata_table(participants_file, "participant_id", "sub")
         _check_columns(participants, columns, sel.columns, participants_file)
     masks_root = Path(sel.lesion_masks).expanduser().absolute() if sel.lesion_masks else None
     if masks_root is not None and not masks_root.is_dir():
@@ -366,7 +372,7 @@ def discover(root: str | Path, selection: BidsSelection | None = None) -> pd.Dat
                 continue
             anat = subject_path / (f"ses-{session}" if session else "") / "anat"
             row = {"subject": subject, "session": session or ""}
-            for modality, column in (("FLAIR", "flair"), ("T1w", "t1")):
+            for modality, column in MODALITY_COLUMNS.items():
                 row[column] = _scan(
                     anat, subject, session, modality, sel.entities.get(modality, {})
                 )

@@ -27,7 +27,7 @@ BIDSIGNORE = (
 )
 
 
-def dataset_description(source: str | Path | None, *, name: str | None = None) -> dict[str, Any]:
+def dataset_description(source: str | Path | None) -> dict[str, Any]:
     """``dataset_description.json`` of the results (BIDS derivatives, GeneratedBy wmhmap).
 
     ``source`` is the input BIDS dataset (its DOI is carried over when it declares one)
@@ -38,7 +38,7 @@ def dataset_description(source: str | Path | None, *, name: str | None = None) -
     ('derivative', 'wmhmap')
     """
     description: dict[str, Any] = {
-        "Name": name or "wmhmap: regional white matter hyperintensity maps",
+        "Name": "wmhmap: regional white matter hyperintensity maps",
         "BIDSVersion": BIDS_VERSION,
         "DatasetType": "derivative",
         "GeneratedBy": [

@@ -13,8 +13,10 @@ from wmhmap.demo.cohort import CohortDesign, demo_cohort
 from wmhmap.bidsdataset import BidsSelection, discover
 from wmhmap.errors import InputError
 from wmhmap.paths import bids as _bids
-from wmhmap.paths import split_key, wildcards_key
+from wmhmap.paths import split_key
+from wmhmap.paths import wildcards_key as visit
 from wmhmap.samplesheet import (
+    MODALITY_COLUMNS,
     analysis_modality,
     has_sessions,
     load_samplesheet,
@@ -30,7 +32,6 @@ DEMO_ROOT = f"{RESULTS}/demo"
 ATLAS_ROOT = f"{RESULTS}/atlas"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
-MODALITY_COLUMN = {"FLAIR": "flair", "T1w": "t1"}
 
 
 wildcard_constraints:
@@ -51,18 +52,17 @@ def bids(subject, space=None, **entities):
     which brings ``{session}`` along in a dataset with sessions. ``space=GRID`` names
     the analysis grid (``space-FLAIR`` or ``space-T1w``; the wildcard ``{space}``).
     """
+    space = grid_space(subject) if space is GRID else space
     if subject == "{subject}":
         session = "{session}" if SESSIONS else None
-        space = "{space}" if space is GRID else space
     else:
-        space = reference_modality(subject) if space is GRID else space
         subject, session = split_key(subject)
     return _bids(RESULTS, subject=subject, ses=session, space=space, **entities)
 
 
-def visit(wildcards):
-    """The visit id (sample-sheet index) of a job's wildcards."""
-    return wildcards_key(wildcards)
+def grid_space(subject):
+    """Space label of a visit's analysis grid (FLAIR or T1w), or the ``{space}`` wildcard."""
+    return "{space}" if subject == "{subject}" else reference_modality(subject)
 
 
 def log_path(rule_name, visits=True, **wildcards):
@@ -240,7 +240,7 @@ def registration_modality_of(wildcards):
 
 
 def raw_image(wildcards):
-    path = SAMPLES.loc[visit(wildcards), MODALITY_COLUMN[wildcards.modality]]
+    path = SAMPLES.loc[visit(wildcards), MODALITY_COLUMNS[wildcards.modality]]
     if not path:
         raise WorkflowError(
             f"subject {visit(wildcards)} has no {wildcards.modality} image in the sample sheet"
@@ -250,7 +250,7 @@ def raw_image(wildcards):
 
 def raw_inputs(wildcards):
     row = SAMPLES.loc[visit(wildcards)]
-    files = {m: row[MODALITY_COLUMN[m]] for m in subject_modalities(visit(wildcards))}
+    files = {m: row[MODALITY_COLUMNS[m]] for m in subject_modalities(visit(wildcards))}
     if row["lesion_mask"]:
         files["lesion_mask"] = row["lesion_mask"]
     return files
@@ -371,25 +371,32 @@ def brain_volume_inputs(wildcards):
 
 def atlas_xfm(subject):
     """Atlas affine: analysis-grid world points to atlas points (``to-`` the grid's space)."""
-    space = "{space}" if subject == "{subject}" else reference_modality(subject)
     return bids(
         subject=subject,
         datatype="xfm",
         suffix="xfm",
         extension=".mat",
-        **{"from": "atlas", "to": space, "mode": "image"},
+        **{"from": "atlas", "to": grid_space(subject), "mode": "image"},
     )
 
 
 # ---------------------------------------------------------------- targets
 
 
+def preprocessed(subject):
+    """A visit's preprocessed images on its analysis grid: {modality: path}, FLAIR first."""
+    return {
+        m: bids(subject=subject, space=GRID, desc="preproc", suffix=m)
+        for m in subject_modalities(subject)
+    }
+
+
+def atlas_labels(subject):
+    return bids(subject=subject, space=GRID, desc="atlas", suffix="dseg")
+
+
 def preprocessed_images():
-    return [
-        bids(subject=s, space=GRID, desc="preproc", suffix=m)
-        for s in SUBJECTS
-        for m in subject_modalities(s)
-    ]
+    return [path for s in SUBJECTS for path in preprocessed(s).values()]
 
 
 def final_targets():
@@ -397,7 +404,7 @@ def final_targets():
         f"{RESULTS}/dataset_description.json",
         samplesheet_file(),
         *preprocessed_images(),
-        *per_subject(space=GRID, desc="atlas", suffix="dseg"),
+        *(atlas_labels(s) for s in SUBJECTS),
         f"{RESULTS}/group/registration_qc.tsv",
         FAILED_SUBJECTS,
         *segmentation_outputs(),
@@ -471,10 +478,7 @@ def has_reference_volumes():
 
 def overlay_inputs(wildcards):
     s = checked_visit(wildcards)
-    files = {
-        m: bids(subject=s, space=GRID, desc="preproc", suffix=m)
-        for m in subject_modalities(s)
-    }
+    files = preprocessed(s)
     files["lesions"] = bids(subject=s, space=GRID, desc="wmh", suffix="mask")
     files["regions"] = loads_region_map(wildcards)
     return files
@@ -631,18 +635,11 @@ def training_inputs(wildcards):
             f"{len(subjects)}. Mark more subjects as train, lower nnunet.folds, or give a "
             f"pretrained model in models.{model}.pretrained"
         )
-    images = [
-        bids(subject=s, space=GRID, desc="preproc", suffix=m)
-        for s in subjects
-        for m in subject_modalities(s)
-    ]
-    if model == "lesion":
-        labels = [reference_mask(s) for s in subjects]
-    else:
-        labels = [
-            bids(subject=s, space=GRID, desc="atlas", suffix="dseg") for s in subjects
-        ]
-    return {"images": images, "labels": labels}
+    table = training_subject_table(wildcards)
+    return {
+        "images": [p for entry in table.values() for p in entry["images"].values()],
+        "labels": [entry["label"] for entry in table.values()],
+    }
 
 
 def training_subject_table(wildcards):
@@ -650,27 +647,13 @@ def training_subject_table(wildcards):
     model = model_of_dataset(wildcards)
     table = {}
     for s in training_subjects(model):
-        label = (
-            reference_mask(s)
-            if model == "lesion"
-            else bids(subject=s, space=GRID, desc="atlas", suffix="dseg")
-        )
-        table[s] = {
-            "images": {
-                m: bids(subject=s, space=GRID, desc="preproc", suffix=m)
-                for m in subject_modalities(s)
-            },
-            "label": label,
-        }
+        label = reference_mask(s) if model == "lesion" else atlas_labels(s)
+        table[s] = {"images": preprocessed(s), "label": label}
     return table
 
 
 def subject_images(wildcards):
-    s = checked_visit(wildcards)
-    return {
-        m: bids(subject=s, space=GRID, desc="preproc", suffix=m)
-        for m in subject_modalities(s)
-    }
+    return preprocessed(checked_visit(wildcards))
 
 
 def gpu_resource():
@@ -754,12 +737,8 @@ def model_files(model):
 
 
 def _segmentation_inputs(model, wildcards):
-    s = checked_visit(wildcards)
     return {
-        "images": [
-            bids(subject=s, space=GRID, desc="preproc", suffix=m)
-            for m in subject_modalities(s)
-        ],
+        "images": list(preprocessed(checked_visit(wildcards)).values()),
         "model": model_files(model),
     }
 

@@ -4,8 +4,6 @@ import sys
 def main(log):
     import matplotlib
 
-    from wmhmap.validation import log_excluded
-
     matplotlib.use("Agg")
 
     from wmhmap.errors import InputError
@@ -14,6 +12,7 @@ def main(log):
     from wmhmap.stats import read_table
     from wmhmap.stats.classification import classify, feasible_tasks
     from wmhmap.stats.figures import plot_coefficients, plot_roc_curves, save_figure
+    from wmhmap.validation import log_excluded
 
     i, o = snakemake.input, snakemake.output
     log_excluded(i.failed, log)

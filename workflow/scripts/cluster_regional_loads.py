@@ -4,8 +4,6 @@ import sys
 def main(log):
     import matplotlib
 
-    from wmhmap.validation import log_excluded
-
     matplotlib.use("Agg")
 
     from wmhmap.imageio import atomic_open
@@ -13,6 +11,7 @@ def main(log):
     from wmhmap.stats import read_table
     from wmhmap.stats.clustering import cluster_regional_loads, regional_profiles
     from wmhmap.stats.figures import plot_lesion_frequency, plot_silhouette, save_figure
+    from wmhmap.validation import log_excluded
 
     i, o = snakemake.input, snakemake.output
     log_excluded(i.failed, log)

@@ -3,11 +3,12 @@ import sys
 
 def main(log):
     import json
+    from pathlib import Path
 
     from wmhmap.imageio import atomic_open
     from wmhmap.validation import validation_table
 
-    table = validation_table([json.loads(open(p).read()) for p in snakemake.input])
+    table = validation_table([json.loads(Path(p).read_text()) for p in snakemake.input])
     failed = table[table.status != "ok"]
     for path, rows in ((snakemake.output.table, table), (snakemake.output.failed, failed)):
         with atomic_open(path) as fh:

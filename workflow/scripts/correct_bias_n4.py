@@ -3,6 +3,7 @@ import sys
 
 def main(log):
     import json
+    from pathlib import Path
 
     from wmhmap.geometry import orientation_code, reorient_to_ras
     from wmhmap.imageio import load_image, save_image
@@ -10,7 +11,7 @@ def main(log):
     from wmhmap.preprocess import N4Settings, correct_bias_n4
     from wmhmap.validation import require_valid
 
-    require_valid(json.loads(open(snakemake.input.validation).read()))
+    require_valid(json.loads(Path(snakemake.input.validation).read_text()))
     subject, modality = wildcards_key(snakemake.wildcards), snakemake.wildcards.modality
     raw = load_image(snakemake.input.image, subject=subject, role=modality)
     log.info("%s %s: stored %s, reoriented to RAS", subject, modality, orientation_code(raw))

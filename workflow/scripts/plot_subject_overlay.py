@@ -4,11 +4,10 @@ import sys
 def main(log):
     import matplotlib
 
-    from wmhmap.paths import wildcards_key
-
     matplotlib.use("Agg")
 
     from wmhmap.imageio import load_image
+    from wmhmap.paths import wildcards_key
     from wmhmap.qc import lesion_region_overlay
     from wmhmap.stats.figures import save_figure
 

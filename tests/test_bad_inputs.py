@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from wmhmap.classic import ClassicMethod, segment_file, staple_files
 from wmhmap.errors import InputError
 from wmhmap.loads import read_loads_tsv
 from wmhmap.regions import load_region_table, merge_labels
@@ -151,6 +152,18 @@ class Bad:
 
 rng = np.random.default_rng(3)
 NOISE = rng.random((20, 20, 10))
+
+
+def classic_case(folder: Path, wm=None, wm_affine=FLAIR_AFFINE) -> Callable[[], object]:
+    """The FLAIR classic method on a preprocessed FLAIR with a broken white-matter mask."""
+    wm = np.ones((20, 20, 10)) if wm is None else wm
+    flair = save(folder / "flair.nii.gz", NOISE, FLAIR_AFFINE)
+    brain = save(folder / "brain.nii.gz", np.ones((20, 20, 10)), FLAIR_AFFINE, np.uint8)
+    mask = save(folder / "wm.nii.gz", wm, wm_affine, np.uint8)
+    method = ClassicMethod("flairz", "FLAIR", "zscore", 3.0, 0.0)
+    return lambda: segment_file(flair, mask, brain, method, subject=SUBJECT, min_lesion_mm3=0)
+
+
 T1_FAR = np.diag([1.0, 1.0, 1.0, 1.0])
 T1_FAR[:3, 3] = 500.0  # 50 cm away: no overlap with the FLAIR
 
@@ -189,6 +202,10 @@ CATALOGUE = [
     Bad("region table with a bad side", table_file("regions.tsv", "region_id\themisphere\tname\n1\tmiddle\tgenu\n", load_region_table), "hemisphere 'middle' is not left/right/bilateral", file="regions.tsv"),
     Bad("resampled label image", call(lambda: merge_labels(np.array([0.0, 3.5, 68.0]), load_region_table(), file="labels.nii.gz")), "non-integer values", file="labels.nii.gz"),
     Bad("unknown region label", call(lambda: load_region_table().check_labels([0, 1, 34, 35, 200], file="regions.nii.gz")), r"2 value\(s\) that are not in the region table .*: 35, 200", file="regions.nii.gz"),
+    # -- classic masks -----------------------------------------------------------------
+    Bad("white matter on another grid", lambda f: classic_case(f, wm_affine=np.diag([2.0, 2.0, 2.0, 1.0])), "white-matter mask is not on the grid", SUBJECT, "wm.nii.gz"),
+    Bad("empty white matter", lambda f: classic_case(f, wm=np.zeros((20, 20, 10))), "white-matter mask is empty", SUBJECT, "wm.nii.gz"),
+    Bad("bronze masks on two grids", lambda f: lambda: staple_files({"a": save(f / "a.nii.gz", NOISE > 0.5, FLAIR_AFFINE, np.uint8), "b": save(f / "b.nii.gz", NOISE > 0.5, None, np.uint8)}, subject=SUBJECT), "bronze masks a and b lie on different grids", SUBJECT, "b.nii.gz"),
     # -- tables of the loads and statistics stages ------------------------------------
     Bad("loads table binary", table_file("loads.tsv", b"\x00\x01\xff" * 100, read_loads_tsv), "loads table is not a readable TSV", file="loads.tsv"),
     Bad("stats table missing", lambda f: lambda: read_table(f / "wide.tsv", table_name="regional loads table"), "regional loads table not found", file="wide.tsv"),

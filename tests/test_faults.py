@@ -27,8 +27,8 @@ pytestmark = pytest.mark.workflow
 KILLED_RULE = "propagate_atlas_labels"
 
 
-def kill_during(cmd: list[str], started: Path, timeout_s: float = 600) -> None:
-    """Start ``cmd``; SIGKILL its process group 2 s after ``started`` appears."""
+def kill_during(cmd: list[str], started: Path, delay_s: float = 2, timeout_s: float = 600) -> None:
+    """Start ``cmd``; SIGKILL its process group ``delay_s`` after ``started`` appears."""
     proc = subprocess.Popen(
         cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -41,7 +41,7 @@ def kill_during(cmd: list[str], started: Path, timeout_s: float = 600) -> None:
             if time.monotonic() > deadline:
                 pytest.fail(f"{started} did not appear in {timeout_s:.0f} s")
             time.sleep(0.2)
-        time.sleep(2)
+        time.sleep(delay_s)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -133,3 +133,28 @@ def test_one_corrupt_subject_with_keep_going_loses_only_that_subject(results, tm
     report = snakemake(*config, "--report", str(html), "--", "figures")
     assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
     assert "failed_subjects.tsv" in html.read_text(errors="replace")
+
+
+def test_kill_9_during_training_resumes_from_the_last_checkpoint(results, tmp_path):
+    """A fold killed after its first checkpoint resumes from it, not from epoch 0."""
+    root = copy_run(results, tmp_path / "results")
+    (fold,) = (root / "nnunet" / "models" / "Dataset501_WMHLesion").glob("*/fold_0")
+    shutil.rmtree(fold)
+    target = str(fold / "checkpoint_final.pth")
+    config = ("--config", f"results={root}")
+    # the tests config saves a checkpoint after every epoch of the lesion model's two
+    kill_during(snakemake_command(*config, "--", target), fold / "checkpoint_latest.pth", 0.5)
+    assert not (fold / "checkpoint_final.pth").exists()
+    assert snakemake(*config, "--unlock", "--", target).returncode == 0
+
+    rerun = snakemake(*config, "--rerun-incomplete", "--", target, timeout=900)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    (log,) = (root / "logs" / "train_nnunet_fold").glob("dataset-Dataset501_*fold-0.log")
+    text = log.read_text()
+    corrupt = fold / "checkpoint_latest.pth.corrupt"
+    # killed while writing the checkpoint: set aside and trained afresh; else resumed
+    assert ("resuming Dataset501_WMHLesion fold 0" in text) != corrupt.exists(), text[-2000:]
+    import torch
+
+    final = torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+    assert final["current_epoch"] == 2

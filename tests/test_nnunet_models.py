@@ -225,3 +225,19 @@ def test_flair_first_curriculum_switches_from_flair_cases_to_all(tmp_path):
 def test_flair_first_curriculum_leaves_multichannel_datasets_alone(tmp_path):
     trainer = flair_first_trainer(tmp_path, ["a", "b"], num_epochs=6)
     assert trainer.do_split()[0] == ["a", "b"]
+
+
+def test_a_truncated_checkpoint_is_set_aside_not_resumed_from(tmp_path):
+    """A job killed while nnU-Net wrote checkpoint_latest.pth leaves half a file."""
+    import torch
+
+    from wmhmap.nnunet.training import _readable_checkpoint
+
+    good = tmp_path / "good" / "checkpoint_latest.pth"
+    good.parent.mkdir()
+    torch.save({"network_weights": {"w": torch.zeros(1000)}, "current_epoch": 3}, good)
+    assert _readable_checkpoint(good) and good.is_file()
+    bad = tmp_path / "checkpoint_latest.pth"
+    bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    assert not _readable_checkpoint(bad)
+    assert not bad.exists() and bad.with_suffix(".pth.corrupt").is_file()

@@ -37,6 +37,8 @@ PREPROCESS_RULES = {
     "propagate_atlas_labels",
     "measure_brain_volumes",
     "prepare_reference_mask",  # the test subjects have expert masks
+    "segment_wmh_classic",  # ... so their classic masks are scored too
+    "staple_wmh_masks",
 }
 LESION_CHAIN = {
     "segment_wmh",

@@ -217,7 +217,7 @@ def test_evaluation_tables_cover_every_mode_and_subject(results):
     evaluation = results / "group" / "evaluation"
     metrics = pd.read_csv(evaluation / "wmh_metrics.tsv", sep="\t")
     assert {"dice", "hd95", "avd", "lesion_recall", "lesion_f1"} <= set(metrics.columns)
-    assert set(metrics["mode"]) == {"flair", "t1", "mean", "fused"}
+    assert set(metrics["mode"]) == {"flair", "t1", "mean", "fused", *CLASSIC_MODES}
     sheet = pd.read_csv(results / "demo" / "samplesheet.tsv", sep="\t")
     held_out = sorted(sheet.subject[sheet.split == "test"])
     assert held_out and sorted(set(metrics.subject)) == held_out  # scored: the test split
@@ -226,7 +226,7 @@ def test_evaluation_tables_cover_every_mode_and_subject(results):
     by_mode = metrics.pivot(index="subject", columns="mode", values="dice")
     assert np.allclose(by_mode["fused"], by_mode["flair"], atol=1e-6)
     summary = pd.read_csv(evaluation / "wmh_metrics_summary.tsv", sep="\t")
-    assert set(summary["mode"]) == {"flair", "t1", "mean", "fused"}
+    assert set(summary["mode"]) == {"flair", "t1", "mean", "fused", *CLASSIC_MODES}
     comparison = pd.read_csv(evaluation / "wmh_mode_comparison.tsv", sep="\t")
     assert len(comparison) > 0
     region = pd.read_csv(evaluation / "region_dice.tsv", sep="\t")
@@ -235,6 +235,37 @@ def test_evaluation_tables_cover_every_mode_and_subject(results):
     assert set(region["mode"]) == {"flair", "t1", "fused", "atlas"}
     assert region.dice.dropna().between(0, 1).all()
     assert sorted((evaluation / "figures").glob("*.png"))
+
+
+CLASSIC_MODES = ("classic-flairz", "classic-flairpct", "classic-t1z", "silver")
+
+
+def test_classic_masks_match_the_true_lesions(results):
+    """Bronze and silver masks of the held-out subjects, scored against the truth.
+
+    On the tests phantoms (2 x 2 x 4 mm FLAIR) the FLAIR z-score method finds most of
+    the lesion load and the T1w method (faint lesions, grey matter at the border) much
+    less; STAPLE weighs the methods by their estimated quality, so the silver mask is at
+    least as good as the best FLAIR method minus a little and far better than T1w.
+    """
+    metrics = pd.read_csv(results / "group" / "evaluation" / "wmh_metrics.tsv", sep="\t")
+    dice = metrics.pivot(index="subject", columns="mode", values="dice")
+    assert (dice["classic-flairz"] > 0.7).all(), dice
+    assert (dice["silver"] > 0.7).all(), dice
+    assert (dice["silver"] > dice["classic-t1z"] + 0.2).all(), dice
+    assert (dice["classic-t1z"] > 0.1).all(), dice
+    for subject in dice.index:
+        anat = results / f"sub-{subject}" / "anat"
+        sidecar = json.loads(
+            (anat / f"sub-{subject}_space-FLAIR_label-WMH_desc-silver_mask.json").read_text()
+        )
+        assert sidecar["Methods"] == ["flairz", "flairpct", "t1z"]
+        # STAPLE rates the T1w method's sensitivity lowest (it misses most lesions)
+        sensitivity = sidecar["Sensitivity"]
+        assert min(sensitivity, key=sensitivity.get) == "t1z", sensitivity
+        silver = nib.load(anat / f"sub-{subject}_space-FLAIR_label-WMH_desc-silver_mask.nii.gz")
+        volume = np.asarray(silver.dataobj).sum() * np.prod(silver.header.get_zooms()) / 1000
+        assert volume == pytest.approx(sidecar["VolumeML"], abs=1e-3)
 
 
 def test_brain_volumes_follow_the_demo_truth(results):

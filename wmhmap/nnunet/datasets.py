@@ -34,11 +34,17 @@ IGNORE_LABEL_NAME = "ignore"
 
 @dataclass(frozen=True)
 class TrainingSubject:
-    """One training subject: its preprocessed images and its label map."""
+    """One training subject: its preprocessed images and its label map.
+
+    ``variant`` tells several label maps of one subject apart (the bronze masks of
+    different classic methods): each becomes its own cases, ``<subject>_<variant>_*``,
+    and all of them stay in the subject's fold.
+    """
 
     subject: str
     images: Mapping[str, Path]
     label: Path
+    variant: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,21 +74,23 @@ def cases_for(subject: TrainingSubject, input_mode: str) -> list[Case]:
     ['001_FLAIR', '001_T1w']
     >>> [c.channels for c in cases_for(s, "multichannel")]
     [(PosixPath('f'), PosixPath('t'))]
+    >>> b = TrainingSubject("001", {"FLAIR": Path("f")}, Path("l"), variant="flairz")
+    >>> [(c.identifier, c.subject) for c in cases_for(b, "single_channel")]
+    [('001_flairz_FLAIR', '001')]
     """
     if input_mode not in INPUT_MODES:
         raise InputError(f"unknown input mode {input_mode!r}", fix=f"use one of {INPUT_MODES}")
     present = [m for m in MODALITY_ORDER if m in subject.images]
+    stem = f"{subject.subject}_{subject.variant}" if subject.variant else subject.subject
     if input_mode == "single_channel":
         return [
-            Case(
-                f"{subject.subject}_{m}", subject.subject, (Path(subject.images[m]),), subject.label
-            )
+            Case(f"{stem}_{m}", subject.subject, (Path(subject.images[m]),), subject.label)
             for m in present
         ]
     if len(present) < len(MODALITY_ORDER):
         return []
     channels = tuple(Path(subject.images[m]) for m in MODALITY_ORDER)
-    return [Case(subject.subject, subject.subject, channels, subject.label)]
+    return [Case(stem, subject.subject, channels, subject.label)]
 
 
 def channel_names(input_mode: str) -> dict[int, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,20 @@ def scale_down_plans(
     return out
 
 
+def transferred_plans(source_plans: Path, dataset: str) -> dict[str, Any]:
+    """Another dataset's plans, renamed for ``dataset`` (network, patch, spacing kept).
+
+    >>> import tempfile
+    >>> src = Path(tempfile.mkdtemp()) / "p.json"
+    >>> _ = src.write_text('{"dataset_name": "Dataset511_A", "plans_name": "P"}')
+    >>> transferred_plans(src, "Dataset501_B")
+    {'dataset_name': 'Dataset501_B', 'plans_name': 'P'}
+    """
+    plans = json.loads(Path(source_plans).read_text())
+    plans["dataset_name"] = dataset
+    return dict(plans)
+
+
 def plan_and_preprocess(
     dataset_id: int,
     *,
@@ -68,10 +83,15 @@ def plan_and_preprocess(
     overrides: Mapping[str, Any],
     processes: int,
     gpu_memory_gb: float | None = None,
+    source_plans: Path | None = None,
 ) -> Path:
     """Fingerprint, plan (nnU-Net's ExperimentPlanner) and preprocess one configuration.
 
-    Returns the plans file. Must run with nnU-Net's folders configured.
+    With ``source_plans`` (another dataset's plans file) the dataset is not planned but
+    preprocessed with those plans, as nnU-Net's ``nnUNetv2_move_plans_between_datasets``
+    does for pretraining: the same network, so weights trained on the source dataset
+    load into it; ``overrides`` are then not applied again. Returns the plans file.
+    Must run with nnU-Net's folders configured.
     """
     from nnunetv2.experiment_planning.plan_and_preprocess_api import (
         extract_fingerprints,
@@ -88,15 +108,21 @@ def plan_and_preprocess(
         clean=True,
         verbose=False,
     )
-    plan_experiments(
-        [dataset_id], gpu_memory_target_in_gb=gpu_memory_gb, overwrite_plans_name=plans_name
-    )
-    plans_file = (
-        Path(str(nnUNet_preprocessed))
-        / maybe_convert_to_dataset_name(dataset_id)
-        / f"{plans_name}.json"
-    )
-    if overrides:
+    dataset = maybe_convert_to_dataset_name(dataset_id)
+    plans_file = Path(str(nnUNet_preprocessed)) / dataset / f"{plans_name}.json"
+    if source_plans is not None:
+        from nnunetv2.paths import nnUNet_raw
+
+        # what plan_experiments would have copied beside the plans
+        shutil.copyfile(
+            Path(str(nnUNet_raw)) / dataset / "dataset.json", plans_file.parent / "dataset.json"
+        )
+        plans_file.write_text(json.dumps(transferred_plans(source_plans, dataset), indent=2))
+    else:
+        plan_experiments(
+            [dataset_id], gpu_memory_target_in_gb=gpu_memory_gb, overwrite_plans_name=plans_name
+        )
+    if overrides and source_plans is None:
         plans = json.loads(plans_file.read_text())
         plans_file.write_text(
             json.dumps(scale_down_plans(plans, configuration, overrides), indent=2)

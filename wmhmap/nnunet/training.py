@@ -89,7 +89,7 @@ def train_fold(
         / f"fold_{fold}"
     )
     latest = output / "checkpoint_latest.pth"
-    resuming = resume and latest.is_file()
+    resuming = resume and latest.is_file() and _readable_checkpoint(latest)
     plans["continue_training"] = resuming  # nnU-Net's trainer expects this flag in the plans
     trainer = trainer_class(
         plans=plans,
@@ -119,3 +119,24 @@ def train_fold(
     if validate:
         trainer.perform_actual_validation(False)
     return output
+
+
+def _readable_checkpoint(path: Path) -> bool:
+    """Whether a checkpoint left by a killed job can be resumed from.
+
+    nnU-Net writes ``checkpoint_latest.pth`` in place, so a job killed while writing it
+    leaves a truncated file; that one is set aside (``.corrupt``) and the fold starts
+    afresh instead of failing on every rerun.
+    """
+    import torch
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        ok = isinstance(checkpoint, dict) and "network_weights" in checkpoint
+    except Exception as err:  # torch raises several kinds for a truncated file
+        log.warning("%s is unreadable (%s)", path, err)
+        ok = False
+    if not ok:
+        path.replace(path.with_suffix(".pth.corrupt"))
+        log.warning("set %s aside; training this fold from the start", path)
+    return ok

@@ -531,6 +531,93 @@ def stats_targets(subjects=None):
     return targets
 
 
+# ---------------------------------------------------------------- classic masks
+
+
+def load_classic_methods():
+    from wmhmap.classic import methods_from_config
+
+    defined = config["classic"]["methods"]
+    unknown = [name for name in config["classic"]["use"] if name not in defined]
+    if unknown:
+        raise WorkflowError(
+            f"classic.use names {unknown}, which classic.methods does not define "
+            f"(defined: {sorted(defined)}): define them or remove them from classic.use"
+        )
+    try:
+        return {
+            m.name: m
+            for m in methods_from_config(
+                {name: defined[name] for name in config["classic"]["use"]}
+            )
+        }
+    except InputError as err:
+        raise WorkflowError(str(err)) from None
+
+
+CLASSIC_METHODS = load_classic_methods()
+
+
+wildcard_constraints:
+    method="|".join(CLASSIC_METHODS) or "no-classic-methods",
+
+
+def classic_methods(subject):
+    """The classic methods a visit's scans allow (a T1w method needs a T1w)."""
+    return [
+        name
+        for name, method in CLASSIC_METHODS.items()
+        if method.modality in subject_modalities(subject)
+    ]
+
+
+def bronze_mask(subject, method):
+    return bids(subject=subject, space=GRID, label="WMH", desc=method, suffix="mask")
+
+
+def silver_mask(subject):
+    return bids(subject=subject, space=GRID, label="WMH", desc="silver", suffix="mask")
+
+
+def classic_image(wildcards):
+    s = checked_visit(wildcards)
+    modality = CLASSIC_METHODS[wildcards.method].modality
+    if modality not in subject_modalities(s):
+        raise WorkflowError(
+            f"classic method {wildcards.method} needs a {modality} scan, which "
+            f"sub-{s} lacks"
+        )
+    return preprocessed(s)[modality]
+
+
+def classic_method_settings(wildcards):
+    return dict(config["classic"]["methods"][wildcards.method])
+
+
+def bronze_masks(wildcards):
+    s = checked_visit(wildcards)
+    return [bronze_mask(s, m) for m in classic_methods(s)]
+
+
+def bronze_mask_names(wildcards):
+    return classic_methods(checked_visit(wildcards))
+
+
+def classic_evaluation_inputs(wildcards):
+    """Bronze and silver masks scored beside the model (none without classic methods)."""
+    s = checked_visit(wildcards)
+    if not classic_methods(s):
+        return []
+    return [bronze_mask(s, m) for m in classic_methods(s)] + [silver_mask(s)]
+
+
+def classic_evaluation_modes(wildcards):
+    s = checked_visit(wildcards)
+    if not classic_methods(s):
+        return []
+    return [f"classic-{m}" for m in classic_methods(s)] + ["silver"]
+
+
 # ---------------------------------------------------------------- nnU-Net
 
 NNUNET_ROOT = f"{RESULTS}/nnunet"
@@ -543,10 +630,57 @@ wildcard_constraints:
     fold="[0-9]+",
 
 
-def nnunet_dataset(model):
+# Which masks each stage of the lesion model learns from, in training order (gold:
+# expert masks of the training subjects; bronze: classic masks and silver: their STAPLE
+# consensus, both of every subject). The region model has one stage, gold (atlas labels).
+LESION_STAGES = {
+    "gold": ("gold",),
+    "staged": ("bronze", "silver", "gold"),
+    "annotation_free": ("silver",),
+}
+STAGE_NAMES = {"gold": "", "bronze": "Bronze", "silver": "Silver"}
+
+
+def stages(model):
+    """The training stages of a model, in order; the last one's folds segment."""
+    if model != "lesion" or is_pretrained(model):
+        return ("gold",)
+    return LESION_STAGES[config["models"]["lesion"]["training_mode"]]
+
+
+def nnunet_dataset(model, stage="gold"):
     from wmhmap.nnunet.env import dataset_name
 
-    return dataset_name(config["models"][model]["dataset_id"], DATASET_NAMES[model])
+    spec = config["models"][model]
+    dataset_id = (
+        spec["dataset_id"] if stage == "gold" else spec["stages"][stage]["dataset_id"]
+    )
+    return dataset_name(dataset_id, DATASET_NAMES[model] + STAGE_NAMES[stage])
+
+
+def final_dataset(model):
+    """The dataset whose folds segment the subjects (the last training stage's)."""
+    return nnunet_dataset(model, stages(model)[-1])
+
+
+def check_training_stages():
+    ids = {
+        nnunet_dataset(m, st): nnunet_dataset(m, st)[len("Dataset") :][:3]
+        for m in MODELS
+        for st in stages(m)
+    }
+    if len(set(ids.values())) < len(ids):
+        raise WorkflowError(
+            f"the nnU-Net datasets {sorted(ids)} share a dataset id: give "
+            "models.lesion.dataset_id, models.region.dataset_id and "
+            "models.lesion.stages.*.dataset_id different values"
+        )
+    if {"bronze", "silver"} & set(stages("lesion")) and not CLASSIC_METHODS:
+        raise WorkflowError(
+            f"models.lesion.training_mode: {config['models']['lesion']['training_mode']} "
+            "learns from classic masks but classic.use is empty: name at least one "
+            "method of classic.methods there, or use training_mode: gold"
+        )
 
 
 def pretrained_model_folder(model):
@@ -572,27 +706,40 @@ def is_pretrained(model):
     return bool(config["models"][model]["pretrained"])
 
 
-def nnunet_settings(model):
-    """The nnunet section with the model's own training settings applied."""
+def nnunet_settings(model, stage="gold"):
+    """The nnunet section with the model's (and a stage's) training settings applied."""
     from wmhmap.nnunet.training import model_settings
 
-    return model_settings(config["nnunet"], config["models"][model])
+    settings = model_settings(config["nnunet"], config["models"][model])
+    if stage != "gold":
+        settings = model_settings(settings, config["models"][model]["stages"][stage])
+    return settings
 
 
-def trained_model_folder(model):
-    if is_pretrained(model):
-        return pretrained_model_folder(model)
+def stage_model_folder(model, stage):
+    """nnU-Net's folder of one training stage's model (all its folds)."""
     from wmhmap.nnunet.training import model_folder
 
-    n = nnunet_settings(model)
+    n = nnunet_settings(model, stage)
     folder = model_folder(
         Path(f"{NNUNET_ROOT}/models"),
-        nnunet_dataset(model),
+        nnunet_dataset(model, stage),
         n["trainer"],
         n["plans"],
         n["configuration"],
     )
     return str(folder)
+
+
+def trained_model_folder(model):
+    if is_pretrained(model):
+        return pretrained_model_folder(model)
+    return stage_model_folder(model, stages(model)[-1])
+
+
+def previous_stage(model, stage):
+    order = stages(model)
+    return order[order.index(stage) - 1] if order.index(stage) else None
 
 
 def fold_ids(model):
@@ -611,7 +758,16 @@ def fold_ids(model):
     return list(range(config["nnunet"]["folds"]))
 
 
-def training_subjects(model):
+def training_subjects(model, stage="gold"):
+    """Gold: split=train (with a lesion mask for the lesion model); bronze and silver
+    learn from classic masks, which every visit has: all visits.
+
+    Not filtered by input validation on purpose: a job that depends on the validation
+    checkpoint reruns whenever it does (one subject added or re-checked), and that
+    would retrain every model. A broken training scan stops the models: exclude it.
+    """
+    if stage != "gold":
+        return list(SUBJECTS)
     subjects = [s for s in SUBJECTS if SAMPLES.loc[s, "split"] == "train"]
     if model == "lesion":
         subjects = [s for s in subjects if SAMPLES.loc[s, "lesion_mask"]]
@@ -625,31 +781,77 @@ def reference_mask(subject):
 
 
 def training_inputs(wildcards):
-    model = model_of_dataset(wildcards)
-    subjects = training_subjects(model)
+    model, stage = dataset_stage(wildcards)
+    subjects = training_subjects(model, stage)
     if len(subjects) < config["nnunet"]["folds"]:
+        alternative = (
+            ", set models.lesion.training_mode: annotation_free (no expert masks)"
+            if model == "lesion" and stage == "gold"
+            else ""
+        )
         raise WorkflowError(
-            f"the {model} model needs at least nnunet.folds = "
-            f"{config['nnunet']['folds']} training subjects (split=train"
-            f"{' with a lesion_mask' if model == 'lesion' else ''}); found "
-            f"{len(subjects)}. Mark more subjects as train, lower nnunet.folds, or give a "
-            f"pretrained model in models.{model}.pretrained"
+            f"the {model} model's {stage} stage needs at least nnunet.folds = "
+            f"{config['nnunet']['folds']} training subjects ("
+            + (
+                f"split=train{' with a lesion_mask' if model == 'lesion' else ''}"
+                if stage == "gold"
+                else "visits"
+            )
+            + f"); found {len(subjects)}. Mark more subjects as train, lower "
+            f"nnunet.folds{alternative}, or give a pretrained model in "
+            f"models.{model}.pretrained"
         )
     table = training_subject_table(wildcards)
     return {
-        "images": [p for entry in table.values() for p in entry["images"].values()],
-        "labels": [entry["label"] for entry in table.values()],
+        "images": sorted({p for entry in table for p in entry["images"].values()}),
+        "labels": [entry["label"] for entry in table],
     }
 
 
 def training_subject_table(wildcards):
-    """subject -> {modality: image}, label; the script's view of training_inputs."""
-    model = model_of_dataset(wildcards)
-    table = {}
-    for s in training_subjects(model):
-        label = reference_mask(s) if model == "lesion" else atlas_labels(s)
-        table[s] = {"images": preprocessed(s), "label": label}
+    """Training entries (subject, variant, {modality: image}, label): the script's view
+    of training_inputs. A bronze stage has one entry per subject and classic method."""
+    model, stage = dataset_stage(wildcards)
+    table = []
+    for s in training_subjects(model, stage):
+        images = preprocessed(s)
+        if stage == "bronze":
+            labels = {m: bronze_mask(s, m) for m in classic_methods(s)}
+        elif stage == "silver":
+            labels = {"": silver_mask(s)}
+        elif model == "lesion":
+            labels = {"": reference_mask(s)}
+        else:
+            labels = {"": atlas_labels(s)}
+        table += [
+            {"subject": s, "variant": variant, "images": images, "label": label}
+            for variant, label in labels.items()
+        ]
     return table
+
+
+def source_plans(wildcards):
+    """A later training stage takes the first stage's plans (same network, so each
+    fold can start from the previous stage's weights); a first stage plans itself."""
+    model, stage = dataset_stage(wildcards)
+    before = previous_stage(model, stage)
+    if before is None:
+        return []
+    return [
+        f"{NNUNET_ROOT}/preprocessed/{nnunet_dataset(model, before)}/"
+        f"{config['nnunet']['plans']}.json"
+    ]
+
+
+def pretrained_fold(wildcards):
+    """The previous stage's checkpoint of the same fold (staged training), if any."""
+    model, stage = dataset_stage(wildcards)
+    before = previous_stage(model, stage)
+    if before is None:
+        return []
+    return [
+        f"{stage_model_folder(model, before)}/fold_{wildcards.fold}/checkpoint_final.pth"
+    ]
 
 
 def subject_images(wildcards):
@@ -670,7 +872,7 @@ def segmentation_outputs():
 
 def exported_models():
     return [
-        f"{NNUNET_ROOT}/export/{nnunet_dataset(m)}.zip"
+        f"{NNUNET_ROOT}/export/{final_dataset(m)}.zip"
         for m in MODELS
         if not is_pretrained(m)
     ]
@@ -681,13 +883,23 @@ wildcard_constraints:
     trained="[A-Za-z0-9_]+__[A-Za-z0-9_]+__[a-z0-9_]+",
 
 
-def model_of_dataset(wildcards):
+def dataset_stage(wildcards):
+    """(model, training stage) of a ``{dataset}`` wildcard."""
     for m in MODELS:
-        if nnunet_dataset(m) == wildcards.dataset:
-            return m
+        for st in stages(m):
+            if nnunet_dataset(m, st) == wildcards.dataset:
+                return m, st
     raise WorkflowError(
-        f"{wildcards.dataset} is neither the lesion nor the region dataset"
+        f"{wildcards.dataset} is not one of this configuration's nnU-Net datasets"
     )
+
+
+def model_of_dataset(wildcards):
+    return dataset_stage(wildcards)[0]
+
+
+def stage_of_dataset(wildcards):
+    return dataset_stage(wildcards)[1]
 
 
 def input_mode_of_dataset(wildcards):
@@ -717,15 +929,18 @@ def pretrained_sha256(wildcards):
 
 
 def settings_of_dataset(wildcards):
-    return nnunet_settings(model_of_dataset(wildcards))
+    return nnunet_settings(*dataset_stage(wildcards))
 
 
 def trained_checkpoints(wildcards):
-    folder = trained_model_folder(model_of_dataset(wildcards))
+    folder = stage_model_folder(*dataset_stage(wildcards))
     return [
         f"{folder}/fold_{k}/checkpoint_final.pth"
         for k in range(config["nnunet"]["folds"])
     ]
+
+
+check_training_stages()
 
 
 def model_files(model):

@@ -2,12 +2,14 @@
 
 
 rule evaluate_wmh_segmentation:
-    """Score a subject's WMH segmentations (FLAIR, T1w, their mean, the configured fusion)."""
+    """Score a subject's WMH segmentations (FLAIR, T1w, their mean, the configured
+    fusion) and its classic masks (bronze, silver)."""
     input:
         reference=on_grid(label="WMH", desc="reference", suffix="mask"),
         modalities=on_grid(label="WMH", desc="modalities", suffix="probseg"),
         sidecar=on_grid(desc="wmh", suffix="mask", extension=".json"),
         mask=on_grid(desc="wmh", suffix="mask"),
+        classic=classic_evaluation_inputs,
     output:
         bids(
             subject="{subject}",
@@ -22,6 +24,7 @@ rule evaluate_wmh_segmentation:
         "../envs/imaging.yaml"
     params:
         row=subject_row,
+        classic_modes=classic_evaluation_modes,
     script:
         "../scripts/evaluate_wmh_segmentation.py"
 

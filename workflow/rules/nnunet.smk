@@ -23,7 +23,7 @@ rule prepare_reference_mask:
 
 
 rule write_nnunet_dataset:
-    """Write a model's nnU-Net raw dataset from the training subjects."""
+    """Write a model's (or a training stage's) nnU-Net raw dataset."""
     input:
         unpack(training_inputs),
     output:
@@ -35,15 +35,18 @@ rule write_nnunet_dataset:
     params:
         subjects=training_subject_table,
         model=model_of_dataset,
+        stage=stage_of_dataset,
         input_mode=input_mode_of_dataset,
     script:
         "../scripts/write_nnunet_dataset.py"
 
 
 rule plan_nnunet:
-    """Fingerprint, plan and preprocess a dataset with nnU-Net; write grouped folds."""
+    """Fingerprint, plan (or take the first stage's plans) and preprocess a dataset
+    with nnU-Net; write subject-grouped folds."""
     input:
-        f"{NNUNET_ROOT}/raw/{{dataset}}",
+        raw=f"{NNUNET_ROOT}/raw/{{dataset}}",
+        source_plans=source_plans,
     output:
         plans=f"{NNUNET_ROOT}/preprocessed/{{dataset}}/{config['nnunet']['plans']}.json",
         splits=f"{NNUNET_ROOT}/preprocessed/{{dataset}}/splits_final.json",
@@ -61,9 +64,12 @@ rule plan_nnunet:
 
 
 rule train_nnunet_fold:
-    """Train one cross-validation fold of a model (GPU when configured)."""
+    """Train one cross-validation fold of a model (GPU when configured); a later stage
+    of staged training starts from the previous stage's weights of the same fold."""
     input:
-        rules.plan_nnunet.output,
+        plans=rules.plan_nnunet.output.plans,
+        splits=rules.plan_nnunet.output.splits,
+        pretrained=pretrained_fold,
     output:
         f"{NNUNET_ROOT}/models/{{dataset}}/{{trained}}/fold_{{fold}}/checkpoint_final.pth",
     log:

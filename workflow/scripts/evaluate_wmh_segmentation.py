@@ -2,7 +2,8 @@ import sys
 
 MODES = ("flair", "t1", "mean", "fused")
 """FLAIR alone, T1w alone, the mean of both softmax maps, and the workflow's own mask
-(the model's configured fusion, ``models.lesion.fusion``)."""
+(the model's configured fusion, ``models.lesion.fusion``); then the classic masks
+(``classic-<method>``, bronze) and their STAPLE consensus (``silver``)."""
 
 
 def main(log):
@@ -28,9 +29,12 @@ def main(log):
         "mean": np.mean(list(volumes.values()), axis=0),
     }
     maps["fused"] = np.asarray(nib.load(snakemake.input.mask).dataobj, dtype=np.float32)
+    classic = dict(zip(snakemake.params.classic_modes, snakemake.input.classic, strict=True))
+    for mode, path in classic.items():
+        maps[mode] = np.asarray(nib.load(path).dataobj, dtype=np.float32)
     voxel = voxel_volume_mm3(reference)
     rows = []
-    for mode in MODES:
+    for mode in (*MODES, *classic):
         if maps[mode] is None:
             continue
         scores = evaluate_segmentation(ref, maps[mode], affine=reference.affine, subject=subject)

@@ -13,12 +13,14 @@ def main(log):
     n = snakemake.params.nnunet
     dataset = snakemake.wildcards.dataset
     dataset_id = int(dataset[len("Dataset") : len("Dataset") + 3])
+    source = Path(snakemake.input.source_plans[0]) if snakemake.input.source_plans else None
     plans = plan_and_preprocess(
         dataset_id,
         configuration=n["configuration"],
         plans_name=n["plans"],
         overrides=n["plans_overrides"],
         processes=snakemake.threads,
+        source_plans=source,
     )
     splits = write_splits(
         Path(snakemake.output.splits).parent,

@@ -12,7 +12,11 @@ def main(log):
     n = snakemake.params.nnunet
     device = resolve_device(n["device"])
     log.info(
-        "training %s fold %s on %s", snakemake.wildcards.dataset, snakemake.wildcards.fold, device
+        "training %s fold %s on %s%s",
+        snakemake.wildcards.dataset,
+        snakemake.wildcards.fold,
+        device,
+        f", starting from {snakemake.input.pretrained[0]}" if snakemake.input.pretrained else "",
     )
     folder = train_fold(
         snakemake.wildcards.dataset,
@@ -25,6 +29,9 @@ def main(log):
         oversample_foreground=n["oversample_foreground"],
         validate=n["validate"],
         threads=snakemake.threads,
+        pretrained_weights=Path(snakemake.input.pretrained[0])
+        if snakemake.input.pretrained
+        else None,
     )
     if (
         not (folder / "checkpoint_final.pth").is_file()

@@ -19,12 +19,22 @@ def main(log):
     from wmhmap.regions import load_region_table
 
     subjects = [
-        TrainingSubject(s, {m: Path(p) for m, p in entry["images"].items()}, Path(entry["label"]))
-        for s, entry in snakemake.params.subjects.items()
+        TrainingSubject(
+            entry["subject"],
+            {m: Path(p) for m, p in entry["images"].items()},
+            Path(entry["label"]),
+            variant=entry["variant"],
+        )
+        for entry in snakemake.params.subjects
     ]
+    stage = snakemake.params.stage
     if snakemake.params.model == "lesion":
         labels = lesion_labels([np.asarray(nib.load(s.label).dataobj) for s in subjects])
-        description = "White matter hyperintensities (1) from single FLAIR / T1w scans"
+        description = {
+            "gold": "White matter hyperintensities (1) from expert masks",
+            "bronze": "White matter hyperintensities (1) from classic segmenters (bronze)",
+            "silver": "White matter hyperintensities (1) from STAPLE of classic masks (silver)",
+        }[stage]
     else:
         labels = region_labels(load_region_table().ids.tolist())
         description = "34 white-matter regions propagated from the atlas"

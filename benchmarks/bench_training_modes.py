@@ -1,0 +1,132 @@
+"""Held-out lesion Dice of the three training modes with few expert masks.
+
+Run: ``.venv/bin/python benchmarks/bench_training_modes.py [--folder F] [--subjects 16]
+[--gold 4] [--folds 4]``
+
+Runs the workflow on the demo cohort three times, with only ``--gold`` subjects'
+expert masks for training: ``models.lesion.training_mode`` gold, staged and
+annotation_free (the first run's preprocessing is copied into the other two). Each
+run stops at the per-subject WMH evaluation tables of the held-out subjects; then
+prints, per mode, the held-out Dice / HD95 / AVD of the workflow's mask (``fused``)
+and of the classic masks, and the ratio of staged to gold-only Dice. Every other
+setting is config/config.yaml's (CPU-sized training). Goal: staged > gold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+MODES = ("gold", "staged", "annotation_free")
+# What a training mode changes: everything the lesion model makes and what scores it.
+MODEL_OUTPUTS = ("desc-wmh_mask", "label-WMH_probseg", "label-WMH_desc-", "desc-wmhevaluation")
+KEEP = ("desc-reference", "desc-silver", "desc-flairz", "desc-flairpct", "desc-t1z")
+
+
+def held_out(subjects: int, gold: int, seed: int) -> list[str]:
+    from wmhmap.demo.cohort import CohortDesign, demo_cohort
+
+    cohort = demo_cohort(CohortDesign(n_subjects=subjects, n_train=gold, seed=seed))
+    return cohort.loc[cohort.split != "train", "subject"].tolist()
+
+
+def copy_preprocessing(source: Path, target: Path) -> None:
+    """The first run's results without the lesion model and what it made."""
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        if Path(folder) == source:
+            return [n for n in names if n in ("nnunet", "group", "logs", "benchmarks")]
+        return [
+            n for n in names if any(k in n for k in MODEL_OUTPUTS) and not any(k in n for k in KEEP)
+        ]
+
+    shutil.copytree(source, target, ignore=ignore, symlinks=True)
+
+
+def run(folder: Path, mode: str, args: argparse.Namespace, subjects: list[str]) -> float:
+    config = {
+        "results": str(folder),
+        "demo": {"n_subjects": args.subjects, "n_train": args.gold, "seed": args.seed},
+        "nnunet": {"folds": args.folds},
+        "models": {"lesion": {"training_mode": mode}},
+    }
+    targets = [f"{folder}/sub-{s}/qc/sub-{s}_desc-wmhevaluation_stats.tsv" for s in subjects]
+    config_file = folder.with_suffix(".yaml")
+    config_file.write_text(json.dumps(config))
+    start = time.perf_counter()
+    subprocess.run(
+        [SNAKEMAKE, "--cores", str(args.cores), "--configfile", str(config_file), "--", *targets],
+        cwd=REPO,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folder", type=Path, default=Path("/tmp/wmhmap-training-modes"))
+    parser.add_argument("--subjects", type=int, default=16)
+    parser.add_argument("--gold", type=int, default=4, help="subjects with expert masks")
+    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    args = parser.parse_args()
+    subjects = held_out(args.subjects, args.gold, args.seed)
+    args.folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, mode in enumerate(args.modes):
+        folder = args.folder / mode
+        if i and not folder.exists():
+            copy_preprocessing(args.folder / args.modes[0], folder)
+        seconds = run(folder, mode, args, subjects)
+        print(f"{mode}: {seconds / 60:.1f} min", flush=True)
+        for s in subjects:
+            table = pd.read_csv(
+                folder / f"sub-{s}" / "qc" / f"sub-{s}_desc-wmhevaluation_stats.tsv", sep="\t"
+            )
+            rows.append(table.assign(training=mode))
+    metrics = pd.concat(rows, ignore_index=True)
+    model = metrics[metrics["mode"] == "fused"]
+    summary = model.groupby("training").agg(
+        n=("dice", "size"),
+        dice_median=("dice", "median"),
+        dice_mean=("dice", "mean"),
+        dice_sd=("dice", "std"),
+        hd95_median=("hd95", "median"),
+        avd_median=("avd", "median"),
+    )
+    print(f"\nnnU-Net lesion model on {len(subjects)} held-out subjects, {args.gold} gold masks:")
+    print(summary.reindex([m for m in args.modes]).round(3).to_string())
+    classic = metrics[(metrics["training"] == args.modes[0]) & (metrics["mode"] != "fused")]
+    classic = classic[classic["mode"].str.startswith("classic-") | (classic["mode"] == "silver")]
+    print("\nclassic masks (no training) on the same subjects:")
+    print(
+        classic.groupby("mode")
+        .agg(
+            dice_median=("dice", "median"),
+            hd95_median=("hd95", "median"),
+            avd_median=("avd", "median"),
+        )
+        .round(3)
+        .to_string()
+    )
+    if {"gold", "staged"} <= set(args.modes):
+        ratio = summary.loc["staged", "dice_median"] / summary.loc["gold", "dice_median"]
+        print(f"\nratio staged / gold median Dice: {ratio:.3f} (goal > 1)")
+    metrics.to_csv(args.folder / "training_modes.tsv", sep="\t", index=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""Classic WMH segmenters (bronze masks) and STAPLE (silver masks) against known truth."""
+
+import nibabel as nib
+import numpy as np
+import pytest
+from conftest import make_image
+
+from wmhmap.classic import (
+    ClassicMethod,
+    classic_mask,
+    methods_from_config,
+    remove_small_lesions,
+    segment_file,
+    staple,
+    staple_files,
+    white_matter_with_margin,
+)
+from wmhmap.errors import InputError
+from wmhmap.metrics import dice
+
+FLAIRZ = ClassicMethod("flairz", "FLAIR", "zscore", 3.5, 1.0)
+T1Z = ClassicMethod("t1z", "T1w", "zscore", -3.0, 0.0)
+
+
+def block_phantom(seed=0):
+    """A noisy white-matter slab in grey matter, with three lesions of known extent:
+    bright on "FLAIR", dark on "T1w", and one isolated noise voxel per image."""
+    rng = np.random.default_rng(seed)
+    shape = (40, 40, 20)
+    wm = np.zeros(shape, bool)
+    wm[8:32, 8:32, 4:16] = True
+    lesions = np.zeros(shape, bool)
+    lesions[12:16, 12:16, 6:9] = True
+    lesions[20:25, 22:26, 8:12] = True
+    lesions[26:28, 12:15, 10:13] = True
+    flair = np.where(wm, 100.0, 110.0) + rng.normal(0, 4, shape)
+    flair[lesions] += 60
+    t1 = np.where(wm, 100.0, 60.0) + rng.normal(0, 4, shape)
+    t1[lesions] -= 30
+    return flair, t1, wm, lesions
+
+
+def test_flair_outliers_find_the_planted_lesions():
+    flair, _, wm, lesions = block_phantom()
+    found = classic_mask(flair, wm, FLAIRZ, spacing=(1, 1, 1))
+    # The margin grows the search into grey matter, which is brighter than white matter
+    # on FLAIR but far less than the lesions.
+    assert dice(lesions, found) > 0.95
+
+
+def test_t1_hypointensities_find_the_planted_lesions():
+    _, t1, wm, lesions = block_phantom()
+    found = classic_mask(t1, wm, T1Z, spacing=(1, 1, 1), min_lesion_mm3=5)
+    assert dice(lesions, found) > 0.95
+
+
+def test_grey_matter_at_the_border_is_caught_by_t1_unless_the_white_matter_shrinks():
+    """Grey matter is as dark as lesions on T1w: a grown search finds it, a shrunk one not."""
+    _, t1, wm, lesions = block_phantom()
+    grown = ClassicMethod("t1z", "T1w", "zscore", -3.0, 2.0)
+    assert dice(lesions, classic_mask(t1, wm, grown, spacing=(1, 1, 1))) < 0.3
+    shrunk = ClassicMethod("t1z", "T1w", "zscore", -3.0, -1.0)
+    found = classic_mask(t1, wm, shrunk, spacing=(1, 1, 1))
+    assert dice(lesions, found) > 0.9
+    assert not (found & ~white_matter_with_margin(wm, -1.0, (1, 1, 1))).any()
+
+
+def test_percentile_threshold_marks_the_brightest_share_of_white_matter():
+    flair, _, wm, lesions = block_phantom()
+    share = lesions.sum() / wm.sum()
+    method = ClassicMethod("flairpct", "FLAIR", "percentile", 100 * (1 - share), 0.0)
+    assert method.hyperintense
+    assert dice(lesions, classic_mask(flair, wm, method, spacing=(1, 1, 1))) > 0.95
+    dark = ClassicMethod("t1pct", "T1w", "percentile", 2.0, 0.0)
+    assert not dark.hyperintense
+
+
+def test_minimum_lesion_size_is_in_cubic_millimetres():
+    """At 1 x 1 x 4 mm a 3-voxel lesion is 12 mm^3: kept at 10 mm^3, dropped at 15."""
+    _, _, wm, _ = block_phantom()
+    flair = 100.0 + np.indices(wm.shape).sum(axis=0) % 2  # no outlier but the lesion
+    flair[20, 20, 8:11] = 200.0
+    kept = classic_mask(flair, wm, FLAIRZ, spacing=(1, 1, 4), min_lesion_mm3=10)
+    dropped = classic_mask(flair, wm, FLAIRZ, spacing=(1, 1, 4), min_lesion_mm3=15)
+    assert kept[20, 20, 8:11].all()
+    assert not dropped[20, 20, 8:11].any()
+
+
+def test_margin_grows_the_same_distance_along_thick_slices():
+    wm = np.zeros((21, 21, 21), bool)
+    wm[10, 10, 10] = True
+    grown = white_matter_with_margin(wm, 4.0, (1.0, 1.0, 4.0))
+    assert grown[10, 10, 9:12].all() and not grown[10, 10, 8]  # 4 mm = one thick slice
+    assert grown[6:15, 10, 10].all() and not grown[5, 10, 10]  # 4 mm = four thin voxels
+
+
+def test_remove_small_lesions_counts_diagonal_neighbours_as_one_lesion():
+    mask = np.zeros((5, 5, 5), bool)
+    mask[1, 1, 1] = mask[2, 2, 2] = True  # touching at a corner: one 2-voxel lesion
+    mask[4, 0, 4] = True
+    assert remove_small_lesions(mask, 2).sum() == 2
+
+
+def test_flair_outliers_on_a_simulated_head_match_its_true_lesions(simulated_subject):
+    """The realistic phantom (bias field, noise, partial volume, thick FLAIR slices): the
+    FLAIR method inside the true white-matter regions recovers most of the lesion load."""
+    flair = simulated_subject.flair
+    truth = np.asarray(simulated_subject.lesion_mask.dataobj) > 0
+    wm = (np.asarray(simulated_subject.regions.dataobj) > 0) | truth
+    spacing = flair.header.get_zooms()[:3]
+    found = classic_mask(
+        np.asarray(flair.dataobj, np.float32), wm, FLAIRZ, spacing=spacing, min_lesion_mm3=20
+    )
+    assert dice(truth, found) > 0.6, dice(truth, found)
+    ratio = found.sum() / truth.sum()
+    assert 0.6 < ratio < 1.6, ratio
+
+
+def test_staple_of_three_noisy_copies_recovers_the_truth():
+    """Each mask is the truth with its own 3 % of voxels flipped: every voxel has a
+    correct majority, so the consensus is the truth exactly."""
+    rng = np.random.default_rng(0)
+    truth = np.zeros((20, 30, 30), bool)
+    truth[5:15, 10:20, 8:22] = True
+    order = rng.permutation(truth.size)
+    masks = []
+    for k in range(3):
+        m = truth.ravel().copy()
+        flip = order[k * 500 : (k + 1) * 500]
+        m[flip] = ~m[flip]
+        masks.append(m.reshape(truth.shape))
+    consensus = staple(masks)
+    assert (consensus.mask == truth).all()
+    assert all(0.95 < s < 1 for s in consensus.sensitivity)
+    assert consensus.probability.min() >= 0 and consensus.probability.max() <= 1
+
+
+def test_staple_trusts_the_better_raters():
+    """Two good raters and one that marks an extra slab: the slab is not in the
+    consensus, and STAPLE rates that mask's specificity lowest."""
+    truth = np.zeros((20, 20, 20), bool)
+    truth[5:10, 5:10, 5:10] = True
+    sloppy = truth.copy()
+    sloppy[12:18, 2:18, 2:18] = True
+    consensus = staple([truth, truth, sloppy])
+    assert (consensus.mask == truth).all()
+    assert np.argmin(consensus.specificity) == 2
+
+
+def test_staple_of_one_mask_is_that_mask_and_of_empty_masks_is_empty():
+    mask = np.zeros((4, 4, 4), bool)
+    mask[1, 1, 1] = True
+    assert (staple([mask]).mask == mask).all()
+    empty = np.zeros((4, 4, 4), bool)
+    assert not staple([empty, empty]).mask.any()
+
+
+def test_files_round_trip_with_sidecar_facts(tmp_path):
+    flair, _, wm, lesions = block_phantom()
+    paths = {}
+    for name, data, dtype in (("flair", flair, np.float32), ("wm", wm, np.uint8)):
+        paths[name] = tmp_path / f"{name}.nii.gz"
+        nib.save(make_image(data, zooms=(1, 1, 2), dtype=dtype), paths[name])
+    image, facts = segment_file(
+        paths["flair"], paths["wm"], paths["wm"], FLAIRZ, subject="01", min_lesion_mm3=0
+    )
+    assert facts["VolumeML"] == pytest.approx(lesions.sum() * 2 / 1000, rel=0.05)
+    assert dice(lesions, np.asarray(image.dataobj)) > 0.95
+    masks = {}
+    for name in ("a", "b"):
+        masks[name] = tmp_path / f"{name}.nii.gz"
+        nib.save(image, masks[name])
+    silver, probability, facts = staple_files(masks, subject="01")
+    assert (np.asarray(silver.dataobj) == np.asarray(image.dataobj)).all()
+    assert set(np.unique(np.asarray(probability.dataobj))) <= {0.0, 1.0}  # two equal masks
+    assert facts["Methods"] == ["a", "b"]
+    assert np.allclose(silver.affine, image.affine)
+
+
+def test_a_mask_on_another_grid_names_subject_and_file(tmp_path):
+    flair, _, wm, _ = block_phantom()
+    nib.save(make_image(flair), tmp_path / "flair.nii.gz")
+    nib.save(make_image(wm, zooms=(2, 2, 2), dtype=np.uint8), tmp_path / "wm.nii.gz")
+    with pytest.raises(InputError, match=r"subject 07, file .*wm\.nii\.gz: the white-matter"):
+        segment_file(
+            tmp_path / "flair.nii.gz",
+            tmp_path / "wm.nii.gz",
+            tmp_path / "wm.nii.gz",
+            FLAIRZ,
+            subject="07",
+            min_lesion_mm3=0,
+        )
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"silver": {"modality": "FLAIR", "statistic": "zscore", "threshold": 3}}, "silver"),
+        ({"f": {"modality": "DWI", "statistic": "zscore", "threshold": 3}}, "DWI"),
+        ({"f": {"modality": "FLAIR", "statistic": "mean", "threshold": 3}}, "mean"),
+        ({"f": {"modality": "FLAIR", "statistic": "zscore", "threshold": 0}}, "half"),
+        ({"f": {"modality": "FLAIR", "statistic": "percentile", "threshold": 50}}, "50"),
+    ],
+)
+def test_bad_method_settings_are_named(spec, message):
+    with pytest.raises(InputError, match=message):
+        methods_from_config(spec)

@@ -1,0 +1,132 @@
+"""The DAG of each lesion training mode (dry runs of the tests config).
+
+gold: one lesion dataset from the expert masks. staged: bronze -> silver -> gold, each
+stage's fold k starting from the previous stage's fold k, later stages preprocessed
+with the first stage's plans. annotation_free: the silver dataset alone segments.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import snakemake
+
+BRONZE, SILVER, GOLD = (
+    "Dataset511_WMHLesionBronze",
+    "Dataset512_WMHLesionSilver",
+    "Dataset501_WMHLesion",
+)
+REGION = "Dataset502_WMHRegions"
+FOLDS = 2  # config/tests.yaml
+
+
+def dry_run(tmp_path: Path, settings: dict):
+    """A dry run of the tests config with ``settings`` over it, in a fresh folder."""
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(yaml.safe_dump({"results": str(tmp_path / "results"), **settings}))
+    return snakemake("-n", "--configfile", "config/tests.yaml", str(extra))
+
+
+def planned_jobs(tmp_path: Path, mode: str) -> list[dict[str, str]]:
+    """Every job of a dry run: its rule and its input and output lines."""
+    dry = dry_run(tmp_path, {"models": {"lesion": {"training_mode": mode}}})
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+    jobs = []
+    for block in re.split(r"^\s*(?:local)?rule ", dry.stdout + dry.stderr, flags=re.MULTILINE)[1:]:
+        fields = dict(re.findall(r"^\s+(input|output): (.*)$", block, re.MULTILINE))
+        jobs.append({"rule": block.split(":", 1)[0], **fields})
+    return jobs
+
+
+def of_rule(jobs, rule):
+    return [j for j in jobs if j["rule"] == rule]
+
+
+def datasets(jobs, rule):
+    return sorted(
+        {m for j in of_rule(jobs, rule) for m in re.findall(r"Dataset\d{3}_[A-Za-z]+", j["output"])}
+    )
+
+
+def trained_from(jobs, dataset):
+    """fold -> the pretrained checkpoint a training job of ``dataset`` starts from."""
+    out = {}
+    for job in of_rule(jobs, "train_nnunet_fold"):
+        if f"/models/{dataset}/" not in job["output"]:
+            continue
+        fold = re.search(r"fold_(\d+)", job["output"]).group(1)
+        starts = [p for p in job["input"].split(", ") if p.endswith("checkpoint_final.pth")]
+        out[fold] = starts
+    return out
+
+
+def segmenting_dataset(jobs):
+    (job,) = of_rule(jobs, "segment_wmh")[:1]
+    return sorted(set(re.findall(r"/models/(Dataset\d{3}_\w+?)/", job["input"])))
+
+
+def test_gold_trains_the_lesion_model_on_expert_masks_only(tmp_path):
+    jobs = planned_jobs(tmp_path, "gold")
+    assert datasets(jobs, "write_nnunet_dataset") == sorted([GOLD, REGION])
+    assert trained_from(jobs, GOLD) == {str(k): [] for k in range(FOLDS)}
+    assert segmenting_dataset(jobs) == [GOLD]
+    # classic masks are made only to be scored on the held-out subjects with references
+    scored = {j["output"].split("/sub-")[1][:7] for j in of_rule(jobs, "evaluate_wmh_segmentation")}
+    classic = {j["output"].split("/sub-")[1][:7] for j in of_rule(jobs, "staple_wmh_masks")}
+    assert classic == scored and scored
+
+
+def test_staged_chains_bronze_silver_gold_fold_by_fold(tmp_path):
+    jobs = planned_jobs(tmp_path, "staged")
+    assert datasets(jobs, "write_nnunet_dataset") == sorted([BRONZE, SILVER, GOLD, REGION])
+    assert datasets(jobs, "train_nnunet_fold") == sorted([BRONZE, SILVER, GOLD, REGION])
+    assert trained_from(jobs, BRONZE) == {str(k): [] for k in range(FOLDS)}
+    for later, earlier in ((SILVER, BRONZE), (GOLD, SILVER)):
+        starts = trained_from(jobs, later)
+        assert sorted(starts) == [str(k) for k in range(FOLDS)]
+        for fold, (checkpoint,) in starts.items():
+            assert f"/models/{earlier}/" in checkpoint and f"/fold_{fold}/" in checkpoint
+    # later stages are preprocessed with the first stage's plans: the same network
+    plans = {
+        re.search(r"preprocessed/(Dataset\d{3}_\w+?)/", j["output"]).group(1): j["input"]
+        for j in of_rule(jobs, "plan_nnunet")
+    }
+    assert f"/preprocessed/{BRONZE}/nnUNetPlansCPU.json" in plans[SILVER]
+    assert f"/preprocessed/{SILVER}/nnUNetPlansCPU.json" in plans[GOLD]
+    assert "/preprocessed/" not in plans[BRONZE]
+    assert segmenting_dataset(jobs) == [GOLD]
+
+
+def test_annotation_free_segments_with_the_silver_model(tmp_path):
+    jobs = planned_jobs(tmp_path, "annotation_free")
+    assert datasets(jobs, "write_nnunet_dataset") == sorted([SILVER, REGION])
+    assert trained_from(jobs, SILVER) == {str(k): [] for k in range(FOLDS)}
+    assert segmenting_dataset(jobs) == [SILVER]
+
+
+STAGED = {"training_mode": "staged"}
+RESERVED_NAME = {"modality": "FLAIR", "statistic": "zscore", "threshold": 3}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"models": {"lesion": STAGED}, "classic": {"use": []}}, "classic.use is empty"),
+        (
+            {"models": {"lesion": {**STAGED, "stages": {"bronze": {"dataset_id": 501}}}}},
+            "share a dataset id",
+        ),
+        (
+            {"classic": {"use": ["silver"], "methods": {"silver": RESERVED_NAME}}},
+            "not one of",
+        ),
+        ({"classic": {"use": ["flairz", "flair3"]}}, "classic.methods does not define"),
+    ],
+)
+def test_impossible_classic_and_stage_settings_are_refused(tmp_path, settings, message):
+    dry = dry_run(tmp_path, settings)
+    assert dry.returncode != 0
+    assert message in dry.stdout + dry.stderr

@@ -1,0 +1,28 @@
+import sys
+
+
+def main(log):
+    import json
+    from pathlib import Path
+
+    from wmhmap.classic import staple_files
+    from wmhmap.imageio import atomic_open, save_image
+    from wmhmap.paths import wildcards_key
+
+    subject = wildcards_key(snakemake.wildcards)
+    masks = dict(zip(snakemake.params.methods, map(Path, snakemake.input), strict=True))
+    mask, probability, facts = staple_files(masks, subject=subject)
+    facts["Sources"] = [str(p) for p in snakemake.input]
+    with atomic_open(snakemake.output.sidecar) as fh:
+        json.dump(facts, fh, indent=2)
+    save_image(probability, snakemake.output.probability)
+    save_image(mask, snakemake.output.mask)
+    log.info("%s silver: %.2f mL from %s", subject, facts["VolumeML"], list(masks))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

@@ -67,3 +67,28 @@ def test_without_an_atlas_hippocampus_the_column_is_missing(demo_atlas, simulate
     volumes = brain_volumes(t1, demo_atlas.brain_mask, empty_fit)
     assert np.isnan(volumes.hippocampus_mm3)
     assert volumes.icv_mm3 > 0
+
+
+def test_atropos_leaves_nothing_in_the_temp_folder(tmp_path, monkeypatch):
+    """ants.atropos writes its posteriors (antsr*probNN.nii.gz) to the temp folder and
+    never removes them: segment_tissues runs it in a private folder it deletes."""
+    import tempfile
+
+    from conftest import make_image
+
+    from wmhmap.brainvolumes import segment_tissues
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    rng = np.random.default_rng(0)
+    data = np.zeros((24, 24, 24), np.float32)
+    data[4:20, 4:20, 4:20] = 30.0  # "CSF"
+    data[6:18, 6:18, 6:18] = 60.0  # "GM"
+    data[9:15, 9:15, 9:15] = 100.0  # "WM"
+    data += rng.normal(0, 2, data.shape).astype(np.float32)
+    mask = np.zeros(data.shape, bool)
+    mask[4:20, 4:20, 4:20] = True
+    tissues = segment_tissues(make_image(data), mask)
+    assert tissues.means["csf"] < tissues.means["gm"] < tissues.means["wm"]
+    assert tissues.posteriors["wm"][12, 12, 12] > 0.9
+    assert list(tmp_path.iterdir()) == []
+    assert tempfile.tempdir == str(tmp_path)

@@ -124,3 +124,23 @@ def registration_script(
         if reproducible:
             reproducible_registration()
         yield log
+
+
+@contextlib.contextmanager
+def private_tempdir() -> Iterator[str]:
+    """Point :mod:`tempfile` at a folder of its own for the block, then delete it.
+
+    Some ANTsPy functions (``ants.atropos``: its posterior images ``antsr*probNN.nii.gz``)
+    write files under the temporary folder and never remove them; on a cohort they pile
+    up by the hundred in /tmp. Inside this block they land in a private folder that is
+    removed afterwards.
+    """
+    import tempfile
+
+    previous = tempfile.tempdir
+    with tempfile.TemporaryDirectory(prefix="wmhmap-ants-") as folder:
+        tempfile.tempdir = folder
+        try:
+            yield folder
+        finally:
+            tempfile.tempdir = previous

@@ -33,7 +33,7 @@ import nibabel as nib
 import numpy as np
 import numpy.typing as npt
 
-from wmhmap.antspy import load_ants
+from wmhmap.antspy import load_ants, private_tempdir
 from wmhmap.errors import InputError
 from wmhmap.geometry import to_ants, voxel_sizes
 from wmhmap.imageio import like, voxel_volume_mm3
@@ -76,14 +76,15 @@ def segment_tissues(t1: nib.Nifti1Image, brain_mask: npt.ArrayLike, *, mrf: floa
     mask = np.asarray(brain_mask, dtype=bool)
     if not mask.any():
         raise InputError("brain mask is empty", fix="check the atlas registration QC")
-    seg = ants.atropos(
-        a=to_ants(t1),
-        x=to_ants(like(mask, t1, np.uint8), pixeltype="float"),
-        i="Kmeans[3]",
-        m=f"[{mrf},1x1x1]",
-        c="[3,0]",
-        r=0,  # a constant seed: Atropos seeds itself at random by default
-    )
+    with private_tempdir():  # Atropos leaves its posterior files in the temp folder
+        seg = ants.atropos(
+            a=to_ants(t1),
+            x=to_ants(like(mask, t1, np.uint8), pixeltype="float"),
+            i="Kmeans[3]",
+            m=f"[{mrf},1x1x1]",
+            c="[3,0]",
+            r=0,  # a constant seed: Atropos seeds itself at random by default
+        )
     classes = seg["segmentation"].numpy().astype(np.int64)
     data = np.asarray(t1.dataobj, dtype=np.float32)
     means = [

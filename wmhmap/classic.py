@@ -37,6 +37,7 @@ from scipy import ndimage
 
 from wmhmap.errors import InputError
 from wmhmap.imageio import like, load_image, same_grid
+from wmhmap.preprocess import dilate_mask_mm
 
 STATISTICS = ("zscore", "percentile")
 MAD_TO_SD = 1.4826
@@ -130,7 +131,7 @@ def white_matter_with_margin(
     """
     wm = np.asarray(white_matter, dtype=bool)
     if margin_mm > 0:
-        out = ndimage.distance_transform_edt(~wm, sampling=spacing) <= margin_mm
+        out = dilate_mask_mm(wm, spacing, margin_mm)
     elif margin_mm < 0:
         out = ndimage.distance_transform_edt(wm, sampling=spacing) > -margin_mm
     else:

@@ -10,7 +10,7 @@ resampling from atlas space (see :mod:`wmhmap.atlas`).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -427,10 +427,16 @@ def dilate_mask(
     mask: npt.ArrayLike, img: nib.Nifti1Image, radius_mm: float
 ) -> npt.NDArray[np.bool_]:
     """Dilate a mask by ``radius_mm`` (anisotropic voxels respected)."""
+    return dilate_mask_mm(mask, voxel_sizes(img), radius_mm)
+
+
+def dilate_mask_mm(
+    mask: npt.ArrayLike, sizes: Sequence[float], radius_mm: float
+) -> npt.NDArray[np.bool_]:
+    """Dilate a mask by ``radius_mm`` given the voxel sizes in mm (Euclidean distance)."""
     m = np.asarray(mask, dtype=bool)
     if radius_mm <= 0 or not m.any():
         return m
-    sizes = voxel_sizes(img)
     # distances only within the mask's bounding box grown by the radius (5x faster on
     # a brain in a 1 mm head volume than over the whole field of view)
     margin = np.ceil(radius_mm / np.asarray(sizes)).astype(int) + 1

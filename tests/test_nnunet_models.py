@@ -241,3 +241,23 @@ def test_a_truncated_checkpoint_is_set_aside_not_resumed_from(tmp_path):
     bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     assert not _readable_checkpoint(bad)
     assert not bad.exists() and bad.with_suffix(".pth.corrupt").is_file()
+
+
+def test_a_seed_runs_augmentation_in_process_and_repeats_every_random_stream(monkeypatch):
+    """nnunet.seed: nnU-Net's augmentation workers would reseed themselves at random."""
+    import random
+
+    import torch
+    from nnunetv2.utilities.default_n_proc_DA import get_allowed_n_proc_DA
+
+    from wmhmap.nnunet.training import seed_training
+
+    monkeypatch.setenv("nnUNet_n_proc_DA", "3")
+    draws = []
+    for seed in (7, 7, 8):
+        seed_training(seed, "cpu")
+        legacy = np.random.rand(3).tolist()  # noqa: NPY002 (the state nnU-Net draws from)
+        draws.append((random.random(), legacy, torch.rand(3).tolist()))
+    assert draws[0] == draws[1] != draws[2]
+    assert get_allowed_n_proc_DA() == 0  # SingleThreadedAugmenter: one fixed sequence
+    assert not torch.are_deterministic_algorithms_enabled()  # CPU: seeding is enough

@@ -29,6 +29,7 @@ def main(log):
         oversample_foreground=n["oversample_foreground"],
         validate=n["validate"],
         threads=snakemake.threads,
+        seed=n["seed"],
         pretrained_weights=Path(snakemake.input.pretrained[0])
         if snakemake.input.pretrained
         else None,

@@ -51,6 +51,8 @@ PLANS = {
         "3d_fullres": {
             "patch_size": [48, 160, 128],
             "batch_size": 2,
+            "spacing": [3.0, 1.0, 1.0],
+            "median_image_size_in_voxels": [60.0, 220.0, 180.0],
             "architecture": {
                 "arch_kwargs": {
                     "n_stages": 6,
@@ -138,6 +140,15 @@ def test_wmhmap_trainer_is_found_without_importing_nnunets_primus_trainers():
 def test_a_patch_with_the_wrong_number_of_axes_is_refused_clearly():
     with pytest.raises(ValueError, match=r"has 2 axes but the 3d_fullres configuration has 3"):
         scale_down_plans(PLANS, "3d_fullres", {"patch_size": [64, 64]})
+    with pytest.raises(ValueError, match=r"spacing .* has 2 axes .* give \(y, x\) for 2d"):
+        scale_down_plans(PLANS, "3d_fullres", {"spacing": [3, 3]})
+
+
+def test_a_coarser_spacing_shrinks_the_median_image_the_planner_saw():
+    cfg = scale_down_plans(PLANS, "3d_fullres", {"spacing": [3, 2, 2]})["configurations"]
+    assert cfg["3d_fullres"]["spacing"] == [3.0, 2.0, 2.0]
+    assert cfg["3d_fullres"]["median_image_size_in_voxels"] == [60.0, 110.0, 90.0]
+    assert PLANS["configurations"]["3d_fullres"]["spacing"] == [3.0, 1.0, 1.0]
 
 
 def test_model_training_settings_override_the_shared_ones():
@@ -163,6 +174,9 @@ def test_model_training_settings_override_the_shared_ones():
     assert own["trainer"] == "T" and own["epochs"] == 10 and own["oversample_foreground"] == 1.0
     assert own["plans_overrides"] == {"n_stages": 5, "patch_size": [64, 64]}
     assert shared["plans_overrides"]["patch_size"] == [128, 112]  # input untouched
+    # None undoes an override of an earlier config file: nnU-Net's own value
+    undone = model_settings(shared, {"training": {"plans_overrides": {"n_stages": None}}})
+    assert undone["plans_overrides"] == {"patch_size": [128, 112]}
 
 
 def test_nnunets_no_mirroring_trainer_is_found_without_primus():
@@ -172,6 +186,28 @@ def test_nnunets_no_mirroring_trainer_is_found_without_primus():
     ours = find_trainer_class("nnUNetTrainerShortEpochsNoMirroring")
     assert ours.__mro__[1].__name__ == "nnUNetTrainerShortEpochs"
     assert not any(name.startswith("timm") for name in sys.modules)
+
+
+def test_cpu_region_trainer_uses_adamw_without_augmentation():
+    """nnUNetTrainerShortEpochsNoDAAdamW: nnU-Net's NoDA transforms, short epochs, AdamW."""
+    import torch
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    from wmhmap.nnunet.trainer_lookup import find_trainer_class
+
+    cls = find_trainer_class("nnUNetTrainerShortEpochsNoDAAdamW")
+    names = [c.__name__ for c in cls.__mro__]
+    assert names.index("nnUNetTrainerNoDA") < names.index("nnUNetTrainerShortEpochs")
+    assert not any(name.startswith("timm") for name in sys.modules)
+    # training transforms are nnU-Net's validation transforms: no spatial augmentation
+    training = cls.get_training_transforms((64, 56), (0.0, 0.0), None, (0, 1), False)
+    validation = nnUNetTrainer.get_validation_transforms(None)
+    assert [type(t) for t in training.transforms] == [type(t) for t in validation.transforms]
+    trainer = object.__new__(cls)
+    trainer.network = torch.nn.Conv2d(1, 2, 3)
+    trainer.initial_lr, trainer.weight_decay, trainer.num_epochs = 1e-2, 3e-5, 32  # nnU-Net's
+    optimizer, _ = trainer.configure_optimizers()
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.param_groups[0]["lr"] == 3e-3
 
 
 class _Logger:

@@ -3,8 +3,9 @@
 nnU-Net plans a network for an 8 GB GPU: 32-320 features per stage and patches of
 ~128^3. That is right for a GPU and hours per iteration batch on two CPU cores. The
 ``plans_overrides`` of the config scale one configuration down (fewer features and
-stages, a smaller patch, a smaller batch) while keeping nnU-Net's preprocessing,
-spacing and augmentation; leave them empty to use nnU-Net's plans unchanged.
+stages, a smaller patch, a smaller batch, optionally a coarser voxel spacing) while
+keeping nnU-Net's preprocessing and augmentation; leave them empty to use nnU-Net's
+plans unchanged.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ def scale_down_plans(
 
     ``overrides`` keys (all optional): ``n_stages``, ``base_features``,
     ``max_features``, ``patch_size`` (rounded down to what the strides allow),
-    ``batch_size``.
+    ``batch_size``, ``spacing`` (the voxel size in mm the configuration resamples to,
+    in nnU-Net's axis order; predictions are resampled back to each image's grid; None
+    keeps nnU-Net's).
     """
     out = copy.deepcopy(plans)
     cfg = out["configurations"][configuration]
@@ -45,6 +48,21 @@ def scale_down_plans(
             arch[key] = arch[key][:n_stages]
     if isinstance(arch.get("n_conv_per_stage_decoder"), list):
         arch["n_conv_per_stage_decoder"] = arch["n_conv_per_stage_decoder"][: n_stages - 1]
+    if overrides.get("spacing") is not None:
+        spacing = [float(v) for v in overrides["spacing"]]
+        if len(spacing) != len(cfg["spacing"]):
+            raise ValueError(
+                f"plans_overrides.spacing {spacing} has {len(spacing)} axes but the "
+                f"{configuration} configuration has {len(cfg['spacing'])}: give (y, x) for 2d "
+                "and (z, y, x) for 3d"
+            )
+        cfg["median_image_size_in_voxels"] = [
+            float(size) * old / new
+            for size, old, new in zip(
+                cfg["median_image_size_in_voxels"], cfg["spacing"], spacing, strict=True
+            )
+        ]
+        cfg["spacing"] = spacing
     if "patch_size" in overrides:
         if len(overrides["patch_size"]) != len(cfg["patch_size"]):
             raise ValueError(

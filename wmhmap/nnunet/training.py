@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 def model_settings(nnunet: Mapping[str, Any], model: Mapping[str, Any]) -> dict[str, Any]:
     """The ``nnunet`` config section with one model's ``training`` overrides applied.
 
-    ``plans_overrides`` are merged key by key; other keys replace.
+    ``plans_overrides`` are merged key by key, and a key set to None is dropped (nnU-Net's
+    own value; config files merge into each other, so None is how a later file undoes an
+    override); other keys replace.
 
     >>> s = model_settings(
     ...     {"trainer": "nnUNetTrainer", "epochs": 10, "plans_overrides": {"n_stages": 5}},
@@ -30,10 +32,11 @@ def model_settings(nnunet: Mapping[str, Any], model: Mapping[str, Any]) -> dict[
     """
     own = dict(model.get("training") or {})
     out = dict(nnunet)
-    out["plans_overrides"] = {
+    merged = {
         **(nnunet.get("plans_overrides") or {}),
         **(own.pop("plans_overrides", None) or {}),
     }
+    out["plans_overrides"] = {key: value for key, value in merged.items() if value is not None}
     out.update(own)
     return out
 

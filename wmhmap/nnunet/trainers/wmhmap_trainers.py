@@ -1,7 +1,8 @@
 """wmhmap's nnU-Net trainers. This folder is nnU-Net's ``nnUNet_extTrainer``.
 
-Keep this module free of imports beyond nnU-Net's base trainer and torch: nnU-Net
-imports every module in the folder while looking for a trainer by name.
+Keep this module free of imports beyond torch and nnU-Net trainer modules that need no
+optional package: nnU-Net imports every module in the folder while looking for a
+trainer by name (its Primus trainers, for one, pull in timm and torchvision).
 
 Each class changes one thing of its parent:
 
@@ -11,11 +12,19 @@ Each class changes one thing of its parent:
   training image would teach the network that either side may be either label). On a
   GPU, nnU-Net's own ``nnUNetTrainerNoMirroring`` does the same at full length;
 - ``nnUNetTrainerShortEpochsFlairFirst``: a curriculum for single-channel lesion
-  training, FLAIR cases first (see the class).
+  training, FLAIR cases first (see the class);
+- ``nnUNetTrainerShortEpochsNoDA``: no data augmentation (nnU-Net's own
+  ``nnUNetTrainerNoDA`` with short epochs);
+- ``nnUNetTrainerShortEpochsNoDAAdamW``: the same with AdamW, the CPU region model
+  (see the class).
 """
 
 import torch
+from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from nnunetv2.training.nnUNetTrainer.variants.data_augmentation.nnUNetTrainerNoDA import (
+    nnUNetTrainerNoDA,
+)
 
 
 class nnUNetTrainerShortEpochs(nnUNetTrainer):
@@ -104,3 +113,31 @@ class nnUNetTrainerShortEpochsFlairFirst(nnUNetTrainerShortEpochs):
             self.dataloader_train, self.dataloader_val = self.get_dataloaders()
             self._built_for_flair_phase = False
         super().on_epoch_start()
+
+
+class nnUNetTrainerShortEpochsNoDA(nnUNetTrainerNoDA, nnUNetTrainerShortEpochs):
+    """Short epochs without data augmentation: patches are cut from the preprocessed
+    images as they are (no rotation, scaling, mirroring or intensity transforms, hence no
+    test-time mirroring either). nnU-Net's ``nnUNetTrainerNoDA`` does the work."""
+
+
+class nnUNetTrainerShortEpochsNoDAAdamW(nnUNetTrainerShortEpochsNoDA):
+    """Short epochs, no augmentation, and AdamW (lr 3e-3, nnU-Net's poly schedule)
+    instead of SGD with Nesterov momentum (lr 1e-2): the one change is the optimiser.
+
+    For the CPU region model (35 labels from a few hundred iterations), measured on the
+    demo at 3 mm, 800 iterations, fold 0, 8 held-out subjects (mean region Dice against
+    the true maps, T1w input): SGD predicts background everywhere (0.00), AdamW 0.72 with
+    nnU-Net's augmentation and 0.77 without it (nnU-Net rotates 2-D patches by up to
+    180 degrees, which turns left regions into right ones). A GPU training of 1000 epochs
+    does not need either change: use ``nnUNetTrainerNoMirroring``.
+    """
+
+    learning_rate = 3e-3
+
+    def configure_optimizers(self):  # type: ignore[no-untyped-def]
+        self.initial_lr = self.learning_rate  # nnU-Net's SGD default is 1e-2
+        optimizer = torch.optim.AdamW(
+            self.network.parameters(), lr=self.initial_lr, weight_decay=self.weight_decay
+        )
+        return optimizer, PolyLRScheduler(optimizer, self.initial_lr, self.num_epochs)

@@ -30,9 +30,12 @@ from wmhmap.nnunet.env import configure  # noqa: E402
 from wmhmap.nnunet.training import model_settings  # noqa: E402
 
 
+def config() -> dict:
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
 def settings() -> dict:
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    return model_settings(config["nnunet"], config["models"]["region"])
+    return model_settings(config()["nnunet"], config()["models"]["region"])
 
 
 def prepare(results: Path, work: Path) -> str:
@@ -87,26 +90,24 @@ def subject_file(anat: Path, subject: str, name: str) -> Path:
     raise FileNotFoundError(anat / f"{subject}_space-FLAIR_{name}")
 
 
-def region_dice(predicted, truth) -> float:
-    import numpy as np
+def mean_region_dice(predicted, truth, table) -> float:
+    """Mean Dice over the regions of the table (the workflow's evaluation metric)."""
+    from wmhmap.metrics import region_dice
 
-    scores = []
-    for label in range(1, 35):
-        a, b = predicted == label, truth == label
-        total = a.sum() + b.sum()
-        if total:
-            scores.append(2 * (a & b).sum() / total)
-    return float(np.mean(scores))
+    return float(region_dice(predicted, truth, table)["dice"].mean())
 
 
 def evaluate(results: Path, work: Path, dataset: str) -> None:
     import nibabel as nib
     import numpy as np
 
+    from wmhmap.geometry import reorient_to_ras
     from wmhmap.nnunet.inference import load_model, predict_probabilities
     from wmhmap.nnunet.training import model_folder
+    from wmhmap.regions import load_region_table
 
     s = settings()
+    table = load_region_table(REPO / config()["atlas"]["region_table"])
     folders = configure(work, threads=2)
     model = load_model(
         model_folder(folders.results, dataset, s["trainer"], s["plans"], s["configuration"]),
@@ -122,12 +123,7 @@ def evaluate(results: Path, work: Path, dataset: str) -> None:
             continue
         anat = results / subject / "anat"
         atlas = nib.load(subject_file(anat, subject, "desc-atlas_dseg.nii.gz"))
-        truth_image = nib.load(path)  # some sites store LPS: onto the analysis grid
-        truth_image = truth_image.as_reoriented(
-            nib.orientations.ornt_transform(
-                nib.io_orientation(truth_image.affine), nib.io_orientation(atlas.affine)
-            )
-        )
+        truth_image = reorient_to_ras(nib.load(path))  # some sites store LPS
         assert np.allclose(truth_image.affine, atlas.affine, atol=1e-2), subject
         truth = np.asarray(truth_image.dataobj).astype(int)
         start = time.perf_counter()
@@ -135,11 +131,12 @@ def evaluate(results: Path, work: Path, dataset: str) -> None:
         for modality in ("T1w", "FLAIR"):
             image = nib.load(subject_file(anat, subject, f"desc-preproc_{modality}.nii.gz"))
             probabilities[modality] = predict_probabilities(model, [image])
-            scores[modality].append(region_dice(np.argmax(probabilities[modality], 0), truth))
+            predicted = np.argmax(probabilities[modality], 0)
+            scores[modality].append(mean_region_dice(predicted, truth, table))
         seconds.append(time.perf_counter() - start)
         fused = (probabilities["T1w"] + probabilities["FLAIR"]) / 2
-        scores["mean"].append(region_dice(np.argmax(fused, 0), truth))
-        scores["atlas"].append(region_dice(np.asarray(atlas.dataobj).astype(int), truth))
+        scores["mean"].append(mean_region_dice(np.argmax(fused, 0), truth, table))
+        scores["atlas"].append(mean_region_dice(np.asarray(atlas.dataobj), truth, table))
     print(f"held-out subjects: {len(seconds)}, folds: {model.folds}")
     for name, values in scores.items():
         print(f"  {name:>6}: mean region Dice {np.mean(values):.3f} +- {np.std(values):.3f}")

@@ -31,6 +31,7 @@ localrules:
     write_dataset_description,
     write_cohort_table,
     collect_input_validation,
+    record_trained_model,
     collect_registration_qc,
     collect_brain_volumes,
     collect_regional_loads,

@@ -1,3 +1,4 @@
+import json
 import sys
 import zipfile
 
@@ -10,7 +11,9 @@ from wmhmap.nnunet.plans import scale_down_plans
 from wmhmap.nnunet.sharing import (
     checksum_path,
     install_model,
+    model_checksums,
     model_folders_in_zip,
+    model_manifest,
     verify_checksum,
     write_checksum,
 )
@@ -111,6 +114,33 @@ def test_checksum_verification_and_tampering(tmp_path):
         verify_checksum(zip_path)
     with pytest.raises(InputError, match=r"no \.sha256 file"):
         verify_checksum(make_zip(tmp_path / "bare.zip", ["a"]))
+
+
+def test_model_manifest_names_the_weights_of_every_fold(tmp_path):
+    import hashlib
+
+    folder = tmp_path / "Dataset501_WMHLesion" / "TrainerX__PlansY__2d"
+    for fold, content in ((0, b"weights zero"), (1, b"weights one")):
+        (folder / f"fold_{fold}").mkdir(parents=True)
+        (folder / f"fold_{fold}" / "checkpoint_final.pth").write_bytes(content)
+    manifest = model_manifest(folder, (0, 1))
+    assert (manifest["dataset"], manifest["trainer"], manifest["plans"]) == (
+        "Dataset501_WMHLesion",
+        "TrainerX",
+        "PlansY",
+    )
+    assert manifest["configuration"] == "2d"
+    record = tmp_path / "lesion.json"
+    record.write_text(json.dumps(manifest))
+    assert model_checksums(record) == {
+        "fold_0": hashlib.sha256(b"weights zero").hexdigest(),
+        "fold_1": hashlib.sha256(b"weights one").hexdigest(),
+    }
+    installed = tmp_path / "lesion.sha256"
+    installed.write_text("abc123  model.zip\n")
+    assert model_checksums(installed) == {"zip": "abc123"}
+    with pytest.raises(InputError, match="fold 2 has no final checkpoint"):
+        model_manifest(folder, (0, 1, 2))
 
 
 def test_zip_members_escaping_the_model_folder_are_refused(tmp_path):

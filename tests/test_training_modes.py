@@ -64,8 +64,12 @@ def trained_from(jobs, dataset):
 
 
 def segmenting_dataset(jobs):
-    (job,) = of_rule(jobs, "segment_wmh")[:1]
-    return sorted(set(re.findall(r"/models/(Dataset\d{3}_\w+?)/", job["input"])))
+    """The dataset whose folds segment: segment_wmh reads the lesion model's record,
+    which lists the folds of one dataset."""
+    (segment,) = of_rule(jobs, "segment_wmh")[:1]
+    (record,) = [j for j in of_rule(jobs, "record_trained_model") if "/lesion.json" in j["output"]]
+    assert record["output"] in segment["input"].split(", ")
+    return sorted(set(re.findall(r"/models/(Dataset\d{3}_\w+?)/", record["input"])))
 
 
 def test_gold_trains_the_lesion_model_on_expert_masks_only(tmp_path):

@@ -139,6 +139,10 @@ def test_each_model_trains_with_its_own_trainer(results):
 
 
 def test_segmentations_have_the_right_labels_and_shapes(results):
+    from wmhmap.nnunet.sharing import sha256_of
+
+    folder = results / "nnunet/models/Dataset501_WMHLesion" / TRAINED["Dataset501_WMHLesion"]
+    weights = {f"fold_{k}": sha256_of(folder / f"fold_{k}/checkpoint_final.pth") for k in (0, 1)}
     for s in subjects(results):
         anat = results / f"sub-{s}" / "anat"
         grid = nib.load(anat / f"sub-{s}_space-FLAIR_desc-preproc_FLAIR.nii.gz")
@@ -159,6 +163,8 @@ def test_segmentations_have_the_right_labels_and_shapes(results):
         sidecar = json.loads((anat / f"sub-{s}_space-FLAIR_desc-wmh_mask.json").read_text())
         assert sidecar["folds"] == [0, 1] and sidecar["modalities_used"] == ["FLAIR"]
         assert sidecar["flagged"] is False
+        # the mask names the exact weights that made it
+        assert sidecar["model_sha256"] == weights
 
 
 def test_a_subject_missing_t1w_is_segmented_from_flair_and_flagged(results):
@@ -416,7 +422,10 @@ def test_inference_only_from_exported_zips_reproduces_the_masks(results, tmp_pat
     run = snakemake(*args, "--forcerun", "segment_wmh", "segment_regions")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert (results / "nnunet" / "installed" / "lesion.sha256").is_file()
+    zip_sha256 = (zips["lesion"].parent / f"{zips['lesion'].name}.sha256").read_text().split()[0]
     for s, mask in before.items():
+        sidecar = results / f"sub-{s}/anat/sub-{s}_space-FLAIR_desc-wmh_mask.json"
+        assert json.loads(sidecar.read_text())["model_sha256"] == {"zip": zip_sha256}
         after = np.asarray(
             nib.load(results / f"sub-{s}/anat/sub-{s}_space-FLAIR_desc-wmh_mask.nii.gz").dataobj
         )

@@ -119,6 +119,46 @@ def export_model(
     return write_checksum(output)
 
 
+def model_manifest(model_folder: Path, folds: tuple[int, ...]) -> dict[str, object]:
+    """What identifies a trained model: its nnU-Net folder and each fold's checksum.
+
+    ``model_folder`` is ``<nnUNet_results>/DatasetXXX_Name/Trainer__Plans__config``.
+    Segmentation sidecars carry these checksums, so a mask can be traced to the exact
+    weights that made it.
+    """
+    model_folder = Path(model_folder)
+    trainer, plans, configuration = model_folder.name.split("__")
+    checkpoints = {}
+    for fold in folds:
+        checkpoint = model_folder / f"fold_{fold}" / "checkpoint_final.pth"
+        if not checkpoint.is_file():
+            raise InputError(
+                f"fold {fold} has no final checkpoint",
+                file=checkpoint,
+                fix="train every fold to the end before segmenting with the model",
+            )
+        checkpoints[str(fold)] = sha256_of(checkpoint)
+    return {
+        "folder": str(model_folder),
+        "dataset": model_folder.parent.name,
+        "trainer": trainer,
+        "plans": plans,
+        "configuration": configuration,
+        "checkpoint_sha256": checkpoints,
+    }
+
+
+def model_checksums(record: Path) -> dict[str, str]:
+    """The checksums a segmentation used: a trained model's manifest (JSON: one per
+    fold) or an installed zip's ``.sha256`` line (the zip's)."""
+    import json
+
+    text = Path(record).read_text()
+    if Path(record).suffix == ".json":
+        return {f"fold_{k}": v for k, v in json.loads(text)["checkpoint_sha256"].items()}
+    return {"zip": text.split()[0]}
+
+
 def install_model(zip_path: Path, expected_sha256: str | None = None) -> list[str]:
     """Verify and install a model zip into ``nnUNet_results``; return its model folders."""
     from nnunetv2.model_sharing.model_import import install_model_from_zip_file

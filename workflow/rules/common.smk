@@ -215,8 +215,13 @@ def on_grid(**entities):
 SUBJECT_LABEL = "{subject}_ses-{session}" if SESSIONS else "{subject}"
 
 
+# Looked up once: input functions ask for every job (a row lookup in pandas is slow).
+_MODALITIES = {s: modalities(row) for s, row in SAMPLES.iterrows()}
+_REFERENCE_MODALITY = {s: analysis_modality(row) for s, row in SAMPLES.iterrows()}
+
+
 def subject_modalities(subject):
-    return modalities(SAMPLES.loc[subject])
+    return _MODALITIES[subject]
 
 
 FLAIR_SUBJECTS = [s for s in SUBJECTS if "FLAIR" in subject_modalities(s)]
@@ -224,7 +229,7 @@ FLAIR_SUBJECTS = [s for s in SUBJECTS if "FLAIR" in subject_modalities(s)]
 
 def reference_modality(subject):
     """FLAIR when present: the grid every map of the subject lies on."""
-    return analysis_modality(SAMPLES.loc[subject])
+    return _REFERENCE_MODALITY[subject]
 
 
 def registration_modality(subject):
@@ -943,12 +948,22 @@ def trained_checkpoints(wildcards):
 check_training_stages()
 
 
+def final_checkpoints(wildcards):
+    """The fold checkpoints of a model's last training stage (the ones that segment)."""
+    folder = trained_model_folder(wildcards.model)
+    return [
+        f"{folder}/fold_{k}/checkpoint_final.pth" for k in fold_ids(wildcards.model)
+    ]
+
+
 def model_files(model):
-    """What a segmentation job needs of a model: its installed checksum or its folds."""
+    """What a segmentation job needs of a model: one small record of it (an installed
+    zip's checksum, or the manifest of the trained folds), not every fold: a cohort's
+    thousands of segmentation jobs then hang on one file, which keeps Snakemake's DAG
+    checks short."""
     if is_pretrained(model):
         return [f"{NNUNET_ROOT}/installed/{model}.sha256"]
-    folder = trained_model_folder(model)
-    return [f"{folder}/fold_{k}/checkpoint_final.pth" for k in fold_ids(model)]
+    return [f"{NNUNET_ROOT}/trained/{model}.json"]
 
 
 def _segmentation_inputs(model, wildcards):

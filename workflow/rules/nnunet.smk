@@ -113,6 +113,24 @@ rule install_pretrained_model:
         "../scripts/install_pretrained_model.py"
 
 
+rule record_trained_model:
+    """Record the trained folds that segment (folder, fold checksums) in one file."""
+    input:
+        final_checkpoints,
+    output:
+        f"{NNUNET_ROOT}/trained/{{model}}.json",
+    log:
+        log_path("record_trained_model", model="{model}"),
+    wildcard_constraints:
+        model="|".join(MODELS),
+    conda:
+        "../envs/nnunet.yaml"
+    params:
+        folds=lambda w: fold_ids(w.model),
+    script:
+        "../scripts/record_trained_model.py"
+
+
 rule segment_wmh:
     """Segment a subject's WMH from FLAIR and T1w with every fold, and fuse."""
     input:

@@ -16,6 +16,7 @@ def main(log):
 
     from wmhmap.imageio import atomic_open, like, save_image
     from wmhmap.nnunet.inference import labels_from_probabilities, load_model, segment
+    from wmhmap.nnunet.sharing import model_checksums
 
     subject = wildcards_key(snakemake.wildcards)
     n, cfg = snakemake.params.nnunet, snakemake.params.model
@@ -62,6 +63,7 @@ def main(log):
     sidecar = {
         "model": str(snakemake.params.model_folder),
         "folds": model.folds,
+        "model_sha256": model_checksums(Path(snakemake.input.model[0])),
         "fusion": cfg["fusion"],
         "modalities_used": result.used,
         "modalities_missing": result.missing,

@@ -105,10 +105,11 @@ def test_wilcoxon_on_a_known_example():
         }
     )
     result = compare_modes(df, "dice")
-    assert result.columns.tolist() == ["mode_a", "mode_b", "n", "statistic", "p"]
+    assert result.columns.tolist() == ["mode_a", "mode_b", "n", "statistic", "p", "p_holm"]
     row = result.iloc[0]
     assert (row.mode_a, row.mode_b, row.n, row.statistic) == ("flair", "t1", 5, 2.0)
     assert row.p == pytest.approx(0.1875)
+    assert row.p_holm == pytest.approx(0.1875)  # a single test: nothing to adjust
 
 
 def test_compare_modes_pairs_by_subject_and_drops_nans_pairwise(cohort):
@@ -126,13 +127,32 @@ def test_compare_modes_pairs_by_subject_and_drops_nans_pairwise(cohort):
     # all 6 flair > t1: statistic 0, exact p = 2 / 2**6
     assert every_pair.iloc[0].statistic == 0.0
     assert every_pair.iloc[0].p == pytest.approx(2 / 64)
+    # Holm over the three pairs: the i-th smallest p times (4 - i), kept non-decreasing
+    ps = every_pair.p.tolist()
+    order = sorted(range(3), key=ps.__getitem__)
+    expected, running = [0.0] * 3, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (3 - rank) * ps[i]))
+        expected[i] = running
+    assert every_pair.p_holm.tolist() == pytest.approx(expected)
+    assert every_pair.p_holm.iloc[0] == pytest.approx(3 * 2 / 64)  # the smallest p
 
 
 def test_compare_modes_per_site(cohort):
     result = compare_modes(cohort, "dice", pairs=[("flair", "t1")], by="site")
-    assert result.columns.tolist() == ["site", "mode_a", "mode_b", "n", "statistic", "p"]
+    assert result.columns.tolist() == [
+        "site",
+        "mode_a",
+        "mode_b",
+        "n",
+        "statistic",
+        "p",
+        "p_holm",
+    ]
     assert result.site.tolist() == ["A", "B"] and result.n.tolist() == [3, 3]
     assert result.p.tolist() == pytest.approx([0.25, 0.25])  # n = 3, all positive: 2 / 8
+    # one pair per site: each site is its own family, nothing to adjust
+    assert result.p_holm.tolist() == pytest.approx([0.25, 0.25])
 
 
 def test_compare_modes_errors(cohort):

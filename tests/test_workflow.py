@@ -235,6 +235,10 @@ def test_evaluation_tables_cover_every_mode_and_subject(results):
     assert set(summary["mode"]) == {"flair", "t1", "mean", "fused", *CLASSIC_MODES}
     comparison = pd.read_csv(evaluation / "wmh_mode_comparison.tsv", sep="\t")
     assert len(comparison) > 0
+    # Holm's adjustment never lowers a p value (nor lifts one above 1)
+    tested = comparison.dropna(subset=["p"])
+    assert (tested.p_holm >= tested.p - 1e-12).all()
+    assert (tested.p_holm <= 1).all()
     region = pd.read_csv(evaluation / "region_dice.tsv", sep="\t")
     assert set(region.region_id) == set(range(1, 35))
     # every predicted modality is scored, even when a model predicts only background

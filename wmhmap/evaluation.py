@@ -29,7 +29,7 @@ from scipy import stats
 
 from wmhmap.errors import InputError
 
-COMPARISON_COLUMNS: tuple[str, ...] = ("mode_a", "mode_b", "n", "statistic", "p")
+COMPARISON_COLUMNS: tuple[str, ...] = ("mode_a", "mode_b", "n", "statistic", "p", "p_holm")
 """Columns of :func:`compare_modes` (after the ``by`` column, when given)."""
 
 MISSING_TEXT = "n/a"
@@ -142,18 +142,23 @@ def compare_modes(
     Returns
     -------
     pandas.DataFrame
-        ``[by,] mode_a, mode_b, n, statistic, p``: ``n`` subjects with both values
-        (NaNs dropped pair-wise), the statistic and two-sided p of
+        ``[by,] mode_a, mode_b, n, statistic, p, p_holm``: ``n`` subjects with both
+        values (NaNs dropped pair-wise), the statistic and two-sided p of
         :func:`scipy.stats.wilcoxon` (zero differences dropped, its default). With no
         pair, statistic and p are NaN; when every difference is 0, statistic is 0 and
-        p is 1 (no evidence of a difference).
+        p is 1 (no evidence of a difference). ``p_holm`` is p adjusted for testing
+        every pair (Holm's step-down method, statsmodels' ``multipletests``), within
+        each group of ``by``: read it when several modes are compared at once.
 
     Examples
     --------
     >>> df = pd.DataFrame({"subject": list("abcde") * 2, "mode": ["flair"] * 5 + ["t1"] * 5,
     ...                    "dice": [0.8, 0.7, 0.9, 0.6, 0.75, 0.7, 0.5, 0.6, 0.2, 0.7]})
-    >>> compare_modes(df, "dice").to_dict("records")
+    >>> result = compare_modes(df, "dice")
+    >>> result[["mode_a", "mode_b", "n", "statistic", "p"]].to_dict("records")
     [{'mode_a': 'flair', 'mode_b': 't1', 'n': 5, 'statistic': 0.0, 'p': 0.0625}]
+    >>> float(result.p_holm.iloc[0])  # one pair: nothing to adjust
+    0.0625
     """
     required = ["subject", mode_column, metric] + ([by] if by is not None else [])
     _require_columns(metrics, required, "metrics")
@@ -181,13 +186,16 @@ def compare_modes(
                 fix="give one row per subject and mode (aggregate repeated runs first)",
             )
         paired = table.pivot(index="subject", columns=mode_column, values=metric)
+        family: list[dict[str, Any]] = []
         for mode_a, mode_b in pairs:
             row: dict[str, Any] = {} if by is None else {by: group}
             a = _column_or_nan(paired, mode_a)
             b = _column_or_nan(paired, mode_b)
             row.update({"mode_a": mode_a, "mode_b": mode_b})
             row.update(_wilcoxon(a, b))
-            rows.append(row)
+            family.append(row)
+        _holm(family)
+        rows += family
     columns = ([by] if by is not None else []) + list(COMPARISON_COLUMNS)
     return pd.DataFrame(rows, columns=columns)
 
@@ -343,6 +351,18 @@ def _wilcoxon(a: pd.Series, b: pd.Series) -> dict[str, Any]:
         warnings.simplefilter("ignore", UserWarning)
         result = stats.wilcoxon(x, y)
     return {"n": n, "statistic": float(result.statistic), "p": float(result.pvalue)}
+
+
+def _holm(rows: list[dict[str, Any]]) -> None:
+    """Add ``p_holm`` to each row: Holm-adjusted over the rows with a p (NaN stays NaN)."""
+    from statsmodels.stats.multitest import multipletests
+
+    tested = [r for r in rows if not math.isnan(r["p"])]
+    adjusted = multipletests([r["p"] for r in tested], method="holm")[1] if tested else []
+    for r in rows:
+        r["p_holm"] = math.nan
+    for r, p in zip(tested, adjusted, strict=True):
+        r["p_holm"] = float(p)
 
 
 def _require_columns(table: pd.DataFrame, columns: Sequence[str], kind: str) -> None:

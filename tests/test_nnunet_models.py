@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 
 from wmhmap.errors import InputError
-from wmhmap.nnunet.inference import fuse_probabilities, labels_from_probabilities
+from wmhmap.nnunet.inference import (
+    fuse_probabilities,
+    labels_from_probabilities,
+    quantize_probability,
+)
 from wmhmap.nnunet.plans import scale_down_plans
 from wmhmap.nnunet.sharing import (
     checksum_path,
@@ -91,6 +95,25 @@ def test_scale_down_plans_keeps_the_network_consistent():
     # patch divisible by the strides' product (4, 8, 8) per axis, never above nnU-Net's
     assert cfg["patch_size"] == [28, 64, 64] and cfg["batch_size"] == 4
     assert PLANS["configurations"]["3d_fullres"]["batch_size"] == 2  # input untouched
+
+
+def test_stored_probabilities_threshold_back_to_the_argmax_mask(tmp_path):
+    import nibabel as nib
+
+    rng = np.random.default_rng(0)
+    # two folds that disagree put the ensemble right at 0.5, where rounding used to flip
+    folds = rng.random((2, 40, 30, 20)) > 0.5
+    p_lesion = np.concatenate(
+        [folds.mean(axis=0).ravel(), 0.5 + rng.normal(0, 1e-3, 5000), rng.random(5000)]
+    ).reshape(-1, 1, 1)
+    softmax = np.stack([1 - p_lesion, p_lesion])
+    mask = labels_from_probabilities(softmax)
+    img = nib.Nifti1Image(quantize_probability(p_lesion), np.eye(4))
+    img.header.set_slope_inter(1 / 255, 0)
+    nib.save(img, tmp_path / "p.nii.gz")
+    stored = nib.load(tmp_path / "p.nii.gz").get_fdata()
+    np.testing.assert_array_equal(stored >= 0.5, mask == 1)
+    assert np.abs(stored - p_lesion).max() <= 1 / 255 + 1e-9  # still within one step
 
 
 def make_zip(path, members):

@@ -58,6 +58,23 @@ def labels_from_probabilities(probabilities: npt.NDArray[np.floating]) -> npt.ND
     return np.asarray(np.argmax(probabilities, axis=0), dtype=np.uint8)
 
 
+def quantize_probability(p: npt.NDArray[np.floating]) -> npt.NDArray[np.uint8]:
+    """P(WMH) as uint8 in steps of 1/255 that stays on its side of 0.5.
+
+    Plain rounding stores p in [0.498, 0.5] as 128/255 = 0.502, above the masks'
+    threshold. Where the folds of an ensemble disagree (one says lesion, one not) p
+    sits right at 0.5, so a map read back and thresholded at 0.5 counted voxels the
+    mask (argmax) leaves out: 40 % more lesion voxels in a 2-fold demo run. Here a
+    stored value is >= 0.5 exactly when p > 0.5, which for two classes is the argmax.
+
+    >>> quantize_probability(np.array([0.0, 0.4999, 0.5, 0.5001, 0.7, 1.0]))
+    array([  0, 127, 127, 128, 178, 255], dtype=uint8)
+    """
+    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
+    q = np.rint(p * 255)
+    return np.where(p > 0.5, np.maximum(q, 128), np.minimum(q, 127)).astype(np.uint8)
+
+
 def predicted_volumes(
     stack: npt.NDArray[np.generic], sidecar: Mapping[str, Any]
 ) -> dict[str, npt.NDArray[np.generic]]:

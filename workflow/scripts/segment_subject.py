@@ -15,7 +15,12 @@ def main(log):
     import numpy as np
 
     from wmhmap.imageio import atomic_open, like, save_image
-    from wmhmap.nnunet.inference import labels_from_probabilities, load_model, segment
+    from wmhmap.nnunet.inference import (
+        labels_from_probabilities,
+        load_model,
+        quantize_probability,
+        segment,
+    )
     from wmhmap.nnunet.sharing import model_checksums
 
     subject = wildcards_key(snakemake.wildcards)
@@ -32,8 +37,9 @@ def main(log):
     result = segment(model, images, fusion=cfg["fusion"], per_fold=lesion, subject=subject)
 
     def probability_image(p):
-        # P(WMH) stored as uint8 with scale 1/255: 0.004 resolution, a tenth of float32's size
-        img = like(np.rint(np.clip(p, 0, 1) * 255).astype(np.uint8), reference, np.uint8)
+        # P(WMH) stored as uint8 with scale 1/255: 0.004 resolution, a tenth of float32's
+        # size; thresholded at 0.5 it gives back the argmax mask
+        img = like(quantize_probability(p), reference, np.uint8)
         img.header.set_slope_inter(1 / 255, 0)
         return img
 

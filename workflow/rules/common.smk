@@ -937,12 +937,14 @@ def settings_of_dataset(wildcards):
     return nnunet_settings(*dataset_stage(wildcards))
 
 
+def fold_checkpoints(folder, folds):
+    """The final checkpoint of each fold of a model folder."""
+    return [f"{folder}/fold_{k}/checkpoint_final.pth" for k in folds]
+
+
 def trained_checkpoints(wildcards):
     folder = stage_model_folder(*dataset_stage(wildcards))
-    return [
-        f"{folder}/fold_{k}/checkpoint_final.pth"
-        for k in range(config["nnunet"]["folds"])
-    ]
+    return fold_checkpoints(folder, range(config["nnunet"]["folds"]))
 
 
 check_training_stages()
@@ -950,10 +952,9 @@ check_training_stages()
 
 def final_checkpoints(wildcards):
     """The fold checkpoints of a model's last training stage (the ones that segment)."""
-    folder = trained_model_folder(wildcards.model)
-    return [
-        f"{folder}/fold_{k}/checkpoint_final.pth" for k in fold_ids(wildcards.model)
-    ]
+    return fold_checkpoints(
+        trained_model_folder(wildcards.model), fold_ids(wildcards.model)
+    )
 
 
 def model_files(model):

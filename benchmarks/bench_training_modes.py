@@ -1,15 +1,17 @@
 """Held-out lesion Dice of the three training modes with few expert masks.
 
 Run: ``.venv/bin/python benchmarks/bench_training_modes.py [--folder F] [--subjects 16]
-[--gold 4] [--folds 4]``
+[--gold 4] [--folds 4] [--train-seeds 0 1 2] [--bronze-methods flairz] [--from R]``
 
-Runs the workflow on the demo cohort three times, with only ``--gold`` subjects'
-expert masks for training: ``models.lesion.training_mode`` gold, staged and
-annotation_free (the first run's preprocessing is copied into the other two). Each
-run stops at the per-subject WMH evaluation tables of the held-out subjects; then
+Runs the workflow on the demo cohort once per training mode and training seed
+(``nnunet.seed``), with only ``--gold`` subjects' expert masks for training:
+``models.lesion.training_mode`` gold, staged and annotation_free. The first run's
+preprocessing (or that of the results folder ``--from``) is copied into the others.
+Each run stops at the per-subject WMH evaluation tables of the held-out subjects; then
 prints, per mode, the held-out Dice / HD95 / AVD of the workflow's mask (``fused``)
-and of the classic masks, and the ratio of staged to gold-only Dice. Every other
-setting is config/config.yaml's (CPU-sized training). Goal: staged > gold.
+over all seeds, each seed's median Dice, how often staged beats gold on the same
+subject and seed, and the classic masks' scores. Every other setting is
+config/config.yaml's (CPU-sized training). Goal: staged > gold.
 """
 
 from __future__ import annotations
@@ -53,12 +55,17 @@ def copy_preprocessing(source: Path, target: Path) -> None:
     shutil.copytree(source, target, ignore=ignore, symlinks=True)
 
 
-def run(folder: Path, mode: str, args: argparse.Namespace, subjects: list[str]) -> float:
+def run(
+    folder: Path, mode: str, seed: int | None, args: argparse.Namespace, subjects: list[str]
+) -> float:
+    lesion: dict = {"training_mode": mode}
+    if args.bronze_methods is not None:
+        lesion["stages"] = {"bronze": {"methods": args.bronze_methods}}
     config = {
         "results": str(folder),
         "demo": {"n_subjects": args.subjects, "n_train": args.gold, "seed": args.seed},
-        "nnunet": {"folds": args.folds},
-        "models": {"lesion": {"training_mode": mode}},
+        "nnunet": {"folds": args.folds, "seed": seed},
+        "models": {"lesion": lesion},
     }
     targets = [f"{folder}/sub-{s}/qc/sub-{s}_desc-wmhevaluation_stats.tsv" for s in subjects]
     config_file = folder.with_suffix(".yaml")
@@ -79,24 +86,48 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=16)
     parser.add_argument("--gold", type=int, default=4, help="subjects with expert masks")
     parser.add_argument("--folds", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=42, help="the demo cohort's seed")
+    parser.add_argument(
+        "--train-seeds",
+        nargs="+",
+        type=int,
+        default=[None],
+        help="nnunet.seed of each run (default: one unseeded run per mode)",
+    )
+    parser.add_argument(
+        "--bronze-methods",
+        nargs="*",
+        default=None,
+        help="models.lesion.stages.bronze.methods (default: config/config.yaml's)",
+    )
+    parser.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        default=None,
+        help="results folder of the same demo whose preprocessing every run copies",
+    )
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     args = parser.parse_args()
     subjects = held_out(args.subjects, args.gold, args.seed)
     args.folder.mkdir(parents=True, exist_ok=True)
     rows = []
-    for i, mode in enumerate(args.modes):
-        folder = args.folder / mode
-        if i and not folder.exists():
-            copy_preprocessing(args.folder / args.modes[0], folder)
-        seconds = run(folder, mode, args, subjects)
-        print(f"{mode}: {seconds / 60:.1f} min", flush=True)
-        for s in subjects:
-            table = pd.read_csv(
-                folder / f"sub-{s}" / "qc" / f"sub-{s}_desc-wmhevaluation_stats.tsv", sep="\t"
-            )
-            rows.append(table.assign(training=mode))
+    source = args.source
+    for seed in args.train_seeds:
+        for mode in args.modes:
+            folder = args.folder / (mode if seed is None else f"{mode}-seed{seed}")
+            if source is not None and not folder.exists():
+                copy_preprocessing(source, folder)
+            seconds = run(folder, mode, seed, args, subjects)
+            source = source or folder
+            print(f"{mode}, seed {seed}: {seconds / 60:.1f} min", flush=True)
+            for s in subjects:
+                table = pd.read_csv(
+                    folder / f"sub-{s}" / "qc" / f"sub-{s}_desc-wmhevaluation_stats.tsv",
+                    sep="\t",
+                )
+                rows.append(table.assign(training=mode, seed="none" if seed is None else seed))
     metrics = pd.concat(rows, ignore_index=True)
     model = metrics[metrics["mode"] == "fused"]
     summary = model.groupby("training").agg(
@@ -107,9 +138,18 @@ def main() -> None:
         hd95_median=("hd95", "median"),
         avd_median=("avd", "median"),
     )
-    print(f"\nnnU-Net lesion model on {len(subjects)} held-out subjects, {args.gold} gold masks:")
+    print(
+        f"\nnnU-Net lesion model on {len(subjects)} held-out subjects x "
+        f"{len(args.train_seeds)} training seeds, {args.gold} gold masks:"
+    )
     print(summary.reindex([m for m in args.modes]).round(3).to_string())
-    classic = metrics[(metrics["training"] == args.modes[0]) & (metrics["mode"] != "fused")]
+    per_seed = model.pivot_table(
+        index="seed", columns="training", values="dice", aggfunc="median", dropna=False
+    )
+    print("\nmedian Dice per training seed:")
+    print(per_seed.reindex(columns=list(args.modes)).round(3).to_string())
+    first = (metrics["training"] == args.modes[0]) & (metrics["seed"] == metrics["seed"].iloc[0])
+    classic = metrics[first & (metrics["mode"] != "fused")]
     classic = classic[classic["mode"].str.startswith("classic-") | (classic["mode"] == "silver")]
     print("\nclassic masks (no training) on the same subjects:")
     print(
@@ -125,6 +165,9 @@ def main() -> None:
     if {"gold", "staged"} <= set(args.modes):
         ratio = summary.loc["staged", "dice_median"] / summary.loc["gold", "dice_median"]
         print(f"\nratio staged / gold median Dice: {ratio:.3f} (goal > 1)")
+        paired = model.pivot_table(index=["seed", "subject"], columns="training", values="dice")
+        wins = int((paired["staged"] > paired["gold"]).sum())
+        print(f"staged beats gold on {wins} of {len(paired)} (seed, subject) pairs")
     metrics.to_csv(args.folder / "training_modes.tsv", sep="\t", index=False)
 
 

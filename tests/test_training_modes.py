@@ -25,14 +25,15 @@ FOLDS = 2  # config/tests.yaml
 
 def dry_run(tmp_path: Path, settings: dict):
     """A dry run of the tests config with ``settings`` over it, in a fresh folder."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     extra = tmp_path / "extra.yaml"
     extra.write_text(yaml.safe_dump({"results": str(tmp_path / "results"), **settings}))
     return snakemake("-n", "--configfile", "config/tests.yaml", str(extra))
 
 
-def planned_jobs(tmp_path: Path, mode: str) -> list[dict[str, str]]:
+def planned_jobs(tmp_path: Path, mode: str, **lesion) -> list[dict[str, str]]:
     """Every job of a dry run: its rule and its input and output lines."""
-    dry = dry_run(tmp_path, {"models": {"lesion": {"training_mode": mode}}})
+    dry = dry_run(tmp_path, {"models": {"lesion": {"training_mode": mode, **lesion}}})
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
     jobs = []
     for block in re.split(r"^\s*(?:local)?rule ", dry.stdout + dry.stderr, flags=re.MULTILINE)[1:]:
@@ -104,6 +105,25 @@ def test_staged_chains_bronze_silver_gold_fold_by_fold(tmp_path):
     assert segmenting_dataset(jobs) == [GOLD]
 
 
+def bronze_labels(jobs) -> set[str]:
+    """The classic methods whose masks the bronze dataset is written from."""
+    (job,) = [j for j in of_rule(jobs, "write_nnunet_dataset") if BRONZE in j["output"]]
+    return set(re.findall(r"label-WMH_desc-([a-z0-9]+)_mask", job["input"]))
+
+
+def test_bronze_stage_learns_from_the_chosen_classic_methods(tmp_path):
+    every = planned_jobs(tmp_path / "all", "staged")
+    assert bronze_labels(every) == {"flairz", "flairpct", "t1z"}  # classic.use
+    chosen = planned_jobs(
+        tmp_path / "one", "staged", stages={"bronze": {"dataset_id": 511, "methods": ["flairz"]}}
+    )
+    assert bronze_labels(chosen) == {"flairz"}
+    # the silver consensus and the evaluation still use every method
+    (staple, *_) = of_rule(chosen, "staple_wmh_masks")
+    staple_inputs = set(re.findall(r"desc-([a-z0-9]+)_mask", staple["input"]))
+    assert {"flairz", "flairpct", "t1z"} <= staple_inputs
+
+
 def test_annotation_free_segments_with_the_silver_model(tmp_path):
     jobs = planned_jobs(tmp_path, "annotation_free")
     assert datasets(jobs, "write_nnunet_dataset") == sorted([SILVER, REGION])
@@ -112,6 +132,7 @@ def test_annotation_free_segments_with_the_silver_model(tmp_path):
 
 
 STAGED = {"training_mode": "staged"}
+T1_BRONZE = {"dataset_id": 511, "methods": ["t1z"]}
 RESERVED_NAME = {"modality": "FLAIR", "statistic": "zscore", "threshold": 3}
 
 
@@ -128,6 +149,13 @@ RESERVED_NAME = {"modality": "FLAIR", "statistic": "zscore", "threshold": 3}
             "not one of",
         ),
         ({"classic": {"use": ["flairz", "flair3"]}}, "classic.methods does not define"),
+        (
+            {
+                "models": {"lesion": {**STAGED, "stages": {"bronze": T1_BRONZE}}},
+                "classic": {"use": ["flairz"]},
+            },
+            "stages.bronze.methods names ['t1z'], which classic.use does not run",
+        ),
     ],
 )
 def test_impossible_classic_and_stage_settings_are_refused(tmp_path, settings, message):

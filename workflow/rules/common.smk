@@ -604,6 +604,15 @@ def bronze_masks(wildcards):
     return [bronze_mask(s, m) for m in classic_methods(s)]
 
 
+def bronze_training_methods(subject):
+    """The classic methods whose masks a visit gives the bronze training stage:
+    models.lesion.stages.bronze.methods ([]: every method of classic.use)."""
+    chosen = config["models"]["lesion"]["stages"]["bronze"].get("methods") or list(
+        CLASSIC_METHODS
+    )
+    return [m for m in classic_methods(subject) if m in chosen]
+
+
 def bronze_mask_names(wildcards):
     return classic_methods(checked_visit(wildcards))
 
@@ -685,6 +694,14 @@ def check_training_stages():
             f"models.lesion.training_mode: {config['models']['lesion']['training_mode']} "
             "learns from classic masks but classic.use is empty: name at least one "
             "method of classic.methods there, or use training_mode: gold"
+        )
+    bronze = config["models"]["lesion"]["stages"]["bronze"].get("methods") or []
+    unknown = [m for m in bronze if m not in CLASSIC_METHODS]
+    if unknown and "bronze" in stages("lesion"):
+        raise WorkflowError(
+            f"models.lesion.stages.bronze.methods names {unknown}, which classic.use "
+            f"does not run (classic.use: {list(CLASSIC_METHODS)}): add them to "
+            "classic.use, or name methods of it ([] for all)"
         )
 
 
@@ -821,7 +838,7 @@ def training_subject_table(wildcards):
     for s in training_subjects(model, stage):
         images = preprocessed(s)
         if stage == "bronze":
-            labels = {m: bronze_mask(s, m) for m in classic_methods(s)}
+            labels = {m: bronze_mask(s, m) for m in bronze_training_methods(s)}
         elif stage == "silver":
             labels = {"": silver_mask(s)}
         elif model == "lesion":

@@ -267,6 +267,10 @@ def test_cli_validates_a_bids_dataset_and_writes_its_cohort(sessions_dataset, tm
     assert cohort.subject.tolist() == ["01_ses-1", "01_ses-2", "02_ses-1"]
     assert main(["validate", "--bids", str(sessions_dataset), "--session-label", "2"]) == 0
     assert "1 subjects, 1 visits" in capsys.readouterr().out
+    # --images reads each scan: the fixture's are empty files
+    assert main(["validate", "--bids", str(sessions_dataset), "--images"]) == 2
+    error = capsys.readouterr().err
+    assert "subject 01_ses-1" in error and "sub-01_ses-1_FLAIR.nii.gz" in error
 
 
 def test_visits_are_ordered_in_time_for_the_statistics(tmp_path):

@@ -72,7 +72,7 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}")
     if args.images:
         for visit, row in sheet.iterrows():
-            validate_subject({**row.to_dict(), "subject": visit})
+            validate_subject({**{str(k): v for k, v in row.items()}, "subject": visit})
             print(f"  {visit}: images OK")
     return 0
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -137,7 +137,7 @@ def validate_samplesheet(
     keys: list[str] = []
     seen: dict[str, int] = {}
     for i, row in out.iterrows():
-        line = int(i) + 2  # header is line 1
+        line = cast(int, i) + 2  # header is line 1
         sid = str(row["subject"])
         if not sid:
             raise InputError(

@@ -227,7 +227,7 @@ def task_subjects(
     in_task = cohort["diagnosis"].isin([task.positive, task.negative])
     complete = cohort[list(columns)].notna().all(axis=1)
     rows = cohort[in_task & complete].reset_index(drop=True)
-    labels = (rows["diagnosis"] == task.positive).to_numpy(dtype=int)
+    labels: npt.NDArray[np.int_] = (rows["diagnosis"] == task.positive).to_numpy().astype(int)
     for name, count in ((task.positive, labels.sum()), (task.negative, (1 - labels).sum())):
         if count < 2:
             dropped = int((in_task & ~complete & (cohort["diagnosis"] == name)).sum())

@@ -163,7 +163,7 @@ def cluster_regional_loads(
     X = prepared.profiles.to_numpy()
     silhouette = silhouette_by_k(X, ks, seed=seed, n_init=n_init)
     if k is None:
-        chosen = int(silhouette.loc[silhouette["silhouette"].idxmax(), "k"])
+        chosen = int(silhouette["k"].to_numpy()[silhouette["silhouette"].to_numpy().argmax()])
     elif 2 <= k < X.shape[0]:
         chosen = k
     else:
@@ -232,7 +232,7 @@ def group_table(
             "min_global_mm3": float(global_load.min()),
             "max_global_mm3": float(global_load.max()),
             "dominant_regions": "; ".join(
-                f"{_region_label(c, regions)} ({share:.0%})"
+                f"{_region_label(str(c), regions)} ({share:.0%})"
                 for c, share in shares.head(N_DOMINANT).items()
             ),
         }

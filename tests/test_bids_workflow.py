@@ -227,6 +227,11 @@ def test_bids_visits_are_segmented_like_the_sample_sheet_subjects(results, tmp_p
     assert description["GeneratedBy"][0]["Name"] == "wmhmap"
     assert description["SourceDatasets"] == [{"URL": root.as_uri(), "DOI": "10.1/x"}]
     assert "group/" in (out / ".bidsignore").read_text().split()
+    # one lookup table at the root names every value of the region segmentations
+    lookup = pd.read_csv(out / "desc-atlas_dseg.tsv", sep="\t")
+    atlas = nib.load(next(out.glob("sub-P1/ses-1/anat/*_desc-atlas_dseg.nii.gz")))
+    values = set(np.unique(np.asarray(atlas.dataobj)).tolist()) - {0}
+    assert values <= set(lookup["index"]) and len(values) > 30
     # the FLAIR-only visit: the lesion model fuses by FLAIR, so the mask is the demo's
     flair_only = out / "sub-P2" / "ses-1" / "anat" / "sub-P2_ses-1_space-FLAIR_desc-wmh_mask.nii.gz"
     demo_mask = results / f"sub-{c}" / "anat" / f"sub-{c}_space-FLAIR_desc-wmh_mask.nii.gz"

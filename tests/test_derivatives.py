@@ -1,6 +1,7 @@
 import json
 
-from wmhmap.derivatives import bidsignore, dataset_description
+from wmhmap.derivatives import bidsignore, dataset_description, dseg_lookup
+from wmhmap.regions import Region, RegionTable
 
 
 def test_description_of_results_from_a_bids_dataset(tmp_path):
@@ -19,3 +20,14 @@ def test_bidsignore_hides_every_non_bids_folder_of_the_results():
     lines = bidsignore().splitlines()
     for folder in ("group/", "nnunet/", "logs/", "atlas/", "sub-*/qc/", "sub-*/ses-*/figures/"):
         assert folder in lines
+
+
+def test_dseg_lookup_names_each_region_value_with_its_hemisphere():
+    table = RegionTable(
+        (Region(7, "left", "cingulate WM", (2,)), Region(40, "right", "cingulate WM", (3,)))
+    )
+    lookup = dseg_lookup(table)
+    assert lookup.columns[:2].tolist() == ["index", "name"]  # BIDS dseg.tsv
+    assert lookup["index"].tolist() == [7, 40]
+    assert lookup["name"].tolist() == ["left cingulate WM", "right cingulate WM"]
+    assert lookup["abbreviation"].tolist() == ["L cingulate WM", "R cingulate WM"]

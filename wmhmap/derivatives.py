@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from wmhmap import __version__
+from wmhmap.regions import RegionTable
 
 BIDS_VERSION = "1.10.0"
 # Folders and files at the derivatives root that are not BIDS: cohort tables, the
@@ -63,6 +66,30 @@ def dataset_description(source: str | Path | None) -> dict[str, Any]:
             description["Name"] = f"wmhmap derivatives of {raw['Name']}"
         description["SourceDatasets"] = [entry]
     return description
+
+
+# Segmentations whose values are region ids: one lookup table at the root serves them
+# all (BIDS inheritance: a root ``desc-regions_dseg.tsv`` describes every subject's
+# ``*_desc-regions_dseg.nii.gz``).
+REGION_SEGMENTATIONS = ("atlas", "regions", "regionsmodalities")
+
+
+def dseg_lookup(table: RegionTable) -> pd.DataFrame:
+    """BIDS ``dseg.tsv`` of a region table: ``index`` (the voxel value), ``name``,
+    ``abbreviation`` (the short display label) and ``hemisphere``.
+
+    >>> from wmhmap.regions import load_region_table
+    >>> dseg_lookup(load_region_table()).iloc[0, :2].to_dict()
+    {'index': 1, 'name': 'left parietal superficial WM'}
+    """
+    return pd.DataFrame(
+        {
+            "index": [r.region_id for r in table],
+            "name": [f"{r.hemisphere} {r.name}" for r in table],
+            "abbreviation": [r.label for r in table],
+            "hemisphere": [r.hemisphere for r in table],
+        }
+    )
 
 
 def bidsignore() -> str:

@@ -1,11 +1,21 @@
 # The results folder as a BIDS derivatives dataset, and the cohort table of a BIDS input.
 
+from wmhmap.derivatives import REGION_SEGMENTATIONS
+
 
 rule write_dataset_description:
-    """Describe the results as a BIDS derivatives dataset (GeneratedBy wmhmap)."""
+    """Describe the results as a BIDS derivatives dataset (GeneratedBy wmhmap), with the
+    lookup tables of its region segmentations (dseg.tsv: value, name)."""
+    input:
+        table=config["atlas"]["region_table"],
     output:
         description=f"{RESULTS}/dataset_description.json",
         bidsignore=f"{RESULTS}/.bidsignore",
+        lookups=expand(
+            "{results}/desc-{desc}_dseg.tsv",
+            results=RESULTS,
+            desc=REGION_SEGMENTATIONS,
+        ),
     log:
         log_path("write_dataset_description"),
     conda:

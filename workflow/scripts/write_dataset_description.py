@@ -4,8 +4,9 @@ import sys
 def main(log):
     import json
 
-    from wmhmap.derivatives import bidsignore, dataset_description
+    from wmhmap.derivatives import bidsignore, dataset_description, dseg_lookup
     from wmhmap.imageio import atomic_open
+    from wmhmap.regions import load_region_table
 
     description = dataset_description(snakemake.params.source or None)
     with atomic_open(snakemake.output.description) as fh:
@@ -13,7 +14,11 @@ def main(log):
         fh.write("\n")
     with atomic_open(snakemake.output.bidsignore) as fh:
         fh.write(bidsignore())
-    log.info("%s", description["GeneratedBy"][0])
+    lookup = dseg_lookup(load_region_table(snakemake.input.table))
+    for path in snakemake.output.lookups:
+        with atomic_open(path) as fh:
+            lookup.to_csv(fh, sep="\t", index=False)
+    log.info("%s; %d region labels", description["GeneratedBy"][0], len(lookup))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 MODES = ("gold", "staged", "annotation_free")
 # What a training mode changes: everything the lesion model makes and what scores it.
 MODEL_OUTPUTS = ("desc-wmh_mask", "label-WMH_probseg", "label-WMH_desc-", "desc-wmhevaluation")
-KEEP = ("desc-reference", "desc-silver", "desc-flairz", "desc-flairpct", "desc-t1z")
+KEEP = ("desc-truth", "desc-reference", "desc-silver", "desc-flairz", "desc-flairpct", "desc-t1z")
 
 
 def held_out(subjects: int, gold: int, seed: int) -> list[str]:
@@ -70,13 +70,16 @@ def run(
     targets = [f"{folder}/sub-{s}/qc/sub-{s}_desc-wmhevaluation_stats.tsv" for s in subjects]
     config_file = folder.with_suffix(".yaml")
     config_file.write_text(json.dumps(config))
+    command = [SNAKEMAKE, "--cores", str(args.cores), "--configfile", str(config_file)]
     start = time.perf_counter()
-    subprocess.run(
-        [SNAKEMAKE, "--cores", str(args.cores), "--configfile", str(config_file), "--", *targets],
-        cwd=REPO,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    with folder.with_suffix(".log").open("w") as log:
+        subprocess.run(
+            [*command, "--", *targets],
+            cwd=REPO,
+            check=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     return time.perf_counter() - start
 
 

@@ -7,9 +7,11 @@ import pytest
 
 from wmhmap.errors import InputError
 from wmhmap.nnunet.inference import (
+    Segmentation,
     fuse_probabilities,
     labels_from_probabilities,
     quantize_probability,
+    restrict_to,
 )
 from wmhmap.nnunet.plans import scale_down_plans
 from wmhmap.nnunet.sharing import (
@@ -21,6 +23,7 @@ from wmhmap.nnunet.sharing import (
     verify_checksum,
     write_checksum,
 )
+from wmhmap.preprocess import dilate_mask_mm
 
 
 def probs(p_lesion):
@@ -114,6 +117,28 @@ def test_stored_probabilities_threshold_back_to_the_argmax_mask(tmp_path):
     stored = nib.load(tmp_path / "p.nii.gz").get_fdata()
     np.testing.assert_array_equal(stored >= 0.5, mask == 1)
     assert np.abs(stored - p_lesion).max() <= 1 / 255 + 1e-9  # still within one step
+
+
+def test_lesions_beyond_the_brain_become_background_in_every_map():
+    brain = np.zeros((30, 30, 10), bool)
+    brain[5:20, 5:20, 2:8] = True
+    lesions = np.zeros_like(brain)
+    lesions[10:13, 10:13, 4:6] = True  # inside
+    lesions[21:23, 10:12, 4:6] = True  # 2-3 voxels (2-3 mm) beyond the edge: kept at 5 mm
+    lesions[27:30, 27:30, 4:6] = True  # far outside: removed
+    p = np.where(lesions, 0.9, 0.05).astype(np.float32)
+    softmax = np.stack([1 - p, p])
+    folds = np.stack([softmax, softmax])
+    seg = Segmentation(softmax, {"FLAIR": softmax, "T1w": softmax}, folds, ["FLAIR"], [])
+    kept = restrict_to(seg, dilate_mask_mm(brain, (1.0, 1.0, 1.0), 5.0))
+    expected = lesions.copy()
+    expected[27:30, 27:30] = False
+    np.testing.assert_array_equal(kept.labels == 1, expected)
+    for probs in (kept.per_modality["T1w"], *kept.per_fold):
+        np.testing.assert_array_equal(labels_from_probabilities(probs) == 1, expected)
+        np.testing.assert_allclose(probs.sum(axis=0), 1.0)
+    assert kept.per_fold[0, 1, 28, 28, 5] == 0.0 and kept.per_fold[0, 0, 28, 28, 5] == 1.0
+    assert seg.labels[28, 28, 5] == 1  # the input is left as it was
 
 
 def make_zip(path, members):

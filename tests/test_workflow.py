@@ -20,6 +20,8 @@ import pytest
 import yaml
 from conftest import REPO, planned_rules, snakemake
 
+from wmhmap.preprocess import dilate_mask_mm
+
 pytestmark = pytest.mark.workflow
 
 
@@ -165,6 +167,18 @@ def test_segmentations_have_the_right_labels_and_shapes(results):
         assert sidecar["flagged"] is False
         # the mask names the exact weights that made it
         assert sidecar["model_sha256"] == weights
+        # nothing beyond the brain mask grown by models.lesion.brain_margin_mm (5)
+        assert sidecar["brain_margin_mm"] == 5 and sidecar["voxels_outside_brain_removed"] >= 0
+        brain = nib.load(anat / f"sub-{s}_space-FLAIR_desc-brain_mask.nii.gz")
+        allowed = dilate_mask_mm(np.asarray(brain.dataobj) > 0, brain.header.get_zooms()[:3], 5)
+        assert not (np.asarray(mask.dataobj)[~allowed]).any()
+        # ... and the scans it was made from, as BIDS URIs that resolve in the results
+        assert len(sidecar["Sources"]) == 2
+        for uri in sidecar["Sources"]:
+            assert (
+                uri.startswith(f"bids::sub-{s}/anat/")
+                and (results / uri.removeprefix("bids::")).is_file()
+            )
 
 
 def test_a_subject_missing_t1w_is_segmented_from_flair_and_flagged(results):

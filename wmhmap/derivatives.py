@@ -92,6 +92,23 @@ def dseg_lookup(table: RegionTable) -> pd.DataFrame:
     )
 
 
+def bids_uri(path: str | Path, derivative: str | Path) -> str:
+    """BIDS URI of ``path`` as the sidecar of ``derivative`` (a file of the same results)
+    names it in ``Sources``: ``bids::<path from the results root>``; a file outside the
+    results gets its ``file://`` URI.
+
+    >>> bids_uri("/r/sub-01/anat/sub-01_desc-preproc_FLAIR.nii.gz", "/r/sub-01/anat/m.json")
+    'bids::sub-01/anat/sub-01_desc-preproc_FLAIR.nii.gz'
+    >>> bids_uri("/data/x.nii.gz", "/r/sub-01/ses-2/anat/m.json")
+    'file:///data/x.nii.gz'
+    """
+    target, own = Path(path).absolute(), Path(derivative).absolute()
+    subject = next((p for p in own.parents if p.name.startswith("sub-")), None)
+    if subject is not None and target.is_relative_to(subject.parent):
+        return f"bids::{target.relative_to(subject.parent).as_posix()}"
+    return target.as_uri()
+
+
 def bidsignore() -> str:
     """Contents of ``.bidsignore`` at the derivatives root."""
     return "\n".join(BIDSIGNORE) + "\n"

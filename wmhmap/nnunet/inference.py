@@ -263,6 +263,34 @@ class Segmentation:
         return labels_from_probabilities(self.probabilities)
 
 
+def restrict_to(segmentation: Segmentation, allowed: npt.ArrayLike) -> Segmentation:
+    """``segmentation`` with every voxel outside ``allowed`` made background, in the
+    fused, per-modality and per-fold maps alike (probability 1 for class 0), so each map
+    still thresholds back to its label map.
+
+    >>> p = np.array([[[[0.2, 0.2]]], [[[0.8, 0.8]]]], dtype=np.float32)  # 2 classes, 1x1x2
+    >>> kept = restrict_to(Segmentation(p, {"FLAIR": p}, None, ["FLAIR"], []), [[[True, False]]])
+    >>> kept.labels.tolist(), kept.per_modality["FLAIR"][1].tolist()
+    ([[[1, 0]]], [[[0.800000011920929, 0.0]]])
+    """
+    outside = ~np.asarray(allowed, dtype=bool)
+
+    def cleared(probabilities: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        out = probabilities.copy()
+        classes = out.shape[-4]  # (…, classes, x, y, z)
+        out[..., 1:classes, :, :, :][..., outside] = 0.0
+        out[..., 0, :, :, :][..., outside] = 1.0
+        return out
+
+    return Segmentation(
+        cleared(segmentation.probabilities),
+        {m: cleared(p) for m, p in segmentation.per_modality.items()},
+        None if segmentation.per_fold is None else cleared(segmentation.per_fold),
+        segmentation.used,
+        segmentation.missing,
+    )
+
+
 def segment(
     model: LoadedModel,
     images: Mapping[str, nib.Nifti1Image],

@@ -992,7 +992,11 @@ def _segmentation_inputs(model, wildcards):
 
 
 def lesion_segmentation_inputs(wildcards):
-    return _segmentation_inputs("lesion", wildcards)
+    files = _segmentation_inputs("lesion", wildcards)
+    if config["models"]["lesion"]["brain_margin_mm"] is not None:
+        s = checked_visit(wildcards)
+        files["brain"] = bids(subject=s, space=GRID, desc="brain", suffix="mask")
+    return files
 
 
 def region_segmentation_inputs(wildcards):

@@ -14,14 +14,17 @@ def main(log):
     import nibabel as nib
     import numpy as np
 
+    from wmhmap.derivatives import bids_uri
     from wmhmap.imageio import atomic_open, like, save_image
     from wmhmap.nnunet.inference import (
         labels_from_probabilities,
         load_model,
         quantize_probability,
+        restrict_to,
         segment,
     )
     from wmhmap.nnunet.sharing import model_checksums
+    from wmhmap.preprocess import dilate_mask_mm
 
     subject = wildcards_key(snakemake.wildcards)
     n, cfg = snakemake.params.nnunet, snakemake.params.model
@@ -35,6 +38,22 @@ def main(log):
         tile_step_size=n["tile_step_size"],
     )
     result = segment(model, images, fusion=cfg["fusion"], per_fold=lesion, subject=subject)
+    restriction = {}
+    if "brain" in snakemake.input.keys():
+        # WMH lie in the brain: what the model finds beyond the brain mask grown by the
+        # margin (eyes, scalp, neck on FLAIR) is set to background
+        margin = float(cfg["brain_margin_mm"])
+        brain = nib.load(snakemake.input.brain)
+        allowed = dilate_mask_mm(
+            np.asarray(brain.dataobj) > 0, brain.header.get_zooms()[:3], margin
+        )
+        before = int(result.labels.astype(bool).sum())
+        result = restrict_to(result, allowed)
+        removed = before - int(result.labels.astype(bool).sum())
+        restriction = {"brain_margin_mm": margin, "voxels_outside_brain_removed": removed}
+        log.info(
+            "%s: %d lesion voxels beyond the brain mask + %g mm removed", subject, removed, margin
+        )
 
     def probability_image(p):
         # P(WMH) stored as uint8 with scale 1/255: 0.004 resolution, a tenth of float32's
@@ -67,6 +86,9 @@ def main(log):
         save_image(like(stacked(per_modality), reference, np.uint8), snakemake.output.modalities)
         save_image(like(result.labels, reference, np.uint8), snakemake.output.labels)
     sidecar = {
+        "Sources": [
+            bids_uri(p, snakemake.output.sidecar) for p in snakemake.params.images.values()
+        ],
         "model": str(snakemake.params.model_folder),
         "folds": model.folds,
         "model_sha256": model_checksums(Path(snakemake.input.model[0])),
@@ -77,6 +99,7 @@ def main(log):
         "flagged": bool(result.missing),
         "modality_volumes": list(MODALITIES),
         "test_time_augmentation": n["tta"],
+        **restriction,
     }
     with atomic_open(snakemake.output.sidecar) as fh:
         json.dump(sidecar, fh, indent=2)

@@ -276,9 +276,8 @@ def restrict_to(segmentation: Segmentation, allowed: npt.ArrayLike) -> Segmentat
     outside = ~np.asarray(allowed, dtype=bool)
 
     def cleared(probabilities: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        out = probabilities.copy()
-        classes = out.shape[-4]  # (…, classes, x, y, z)
-        out[..., 1:classes, :, :, :][..., outside] = 0.0
+        out = probabilities.copy()  # (…, classes, x, y, z)
+        out[..., outside] = 0.0
         out[..., 0, :, :, :][..., outside] = 1.0
         return out
 

@@ -314,7 +314,7 @@ def normalization_inputs(wildcards):
     files = {
         "image": n4_image(s, m),
         "reference": n4_image(s, reference_modality(s)),
-        "brain": bids(subject=s, space=GRID, desc="brain", suffix="mask"),
+        "brain": brain_mask(s),
     }
     if m != reference_modality(s):
         files["xfm"] = t1w_to_flair_xfm(s)
@@ -398,6 +398,11 @@ def preprocessed(subject):
 
 def atlas_labels(subject):
     return bids(subject=subject, space=GRID, desc="atlas", suffix="dseg")
+
+
+def brain_mask(subject):
+    """The brain mask propagated from the atlas, on the analysis grid."""
+    return bids(subject=subject, space=GRID, desc="brain", suffix="mask")
 
 
 def preprocessed_images():
@@ -994,8 +999,7 @@ def _segmentation_inputs(model, wildcards):
 def lesion_segmentation_inputs(wildcards):
     files = _segmentation_inputs("lesion", wildcards)
     if config["models"]["lesion"]["brain_margin_mm"] is not None:
-        s = checked_visit(wildcards)
-        files["brain"] = bids(subject=s, space=GRID, desc="brain", suffix="mask")
+        files["brain"] = brain_mask(checked_visit(wildcards))
     return files
 
 

@@ -1,6 +1,8 @@
 """Train the region model of config/config.yaml on a demo run and score it against truth.
 
 Run: ``.venv/bin/python benchmarks/bench_region_model.py [--results results] [--work DIR]``
+(``--folds 0`` trains only those folds; ``--training '{epochs: 16}'`` changes the
+region model's training settings of the config, to compare variants.)
 
 Takes the region dataset a demo run wrote (``<results>/nnunet/raw/Dataset502_*``),
 plans, preprocesses and trains every fold with the config's region settings through
@@ -29,13 +31,22 @@ sys.path.insert(0, str(REPO))
 from wmhmap.nnunet.env import configure  # noqa: E402
 from wmhmap.nnunet.training import model_settings  # noqa: E402
 
+TRAINING_OVERRIDES: dict = {}
+"""``--training``: settings over ``models.region.training`` of the config."""
+
 
 def config() -> dict:
     return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
 def settings() -> dict:
-    return model_settings(config()["nnunet"], config()["models"]["region"])
+    region = config()["models"]["region"]
+    training = {**region["training"], **TRAINING_OVERRIDES}
+    training["plans_overrides"] = {
+        **region["training"].get("plans_overrides", {}),
+        **TRAINING_OVERRIDES.get("plans_overrides", {}),
+    }
+    return model_settings(config()["nnunet"], {**region, "training": training})
 
 
 def prepare(results: Path, work: Path) -> str:
@@ -149,7 +160,10 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/wmhmap-region-model"))
     parser.add_argument("--step", choices=["all", "fold"], default="all")
     parser.add_argument("--fold", type=int, default=0)
+    parser.add_argument("--folds", type=int, nargs="+", help="train only these folds")
+    parser.add_argument("--training", type=yaml.safe_load, default={}, help="YAML mapping")
     args = parser.parse_args()
+    TRAINING_OVERRIDES.update(args.training)
     if args.step == "fold":  # one fold in its own process (nnU-Net state is global)
         (dataset,) = (p.name for p in (args.work / "raw").glob("Dataset502_*"))
         train(args.work, dataset, args.fold)
@@ -160,11 +174,12 @@ def main() -> None:
     def one_fold(fold: int) -> float:
         start = time.perf_counter()
         cmd = [sys.executable, __file__, "--work", str(work), "--step", "fold"]
+        cmd += ["--training", yaml.safe_dump(args.training, default_flow_style=True)]
         subprocess.run([*cmd, "--fold", str(fold)], check=True, capture_output=True)
         return time.perf_counter() - start
 
     with ThreadPoolExecutor(2) as pool:
-        fold_seconds = list(pool.map(one_fold, range(settings()["folds"])))
+        fold_seconds = list(pool.map(one_fold, args.folds or range(settings()["folds"])))
     print("seconds per fold (two at a time, one thread each):", [round(t) for t in fold_seconds])
     evaluate(results, work, dataset)
 

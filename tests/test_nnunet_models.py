@@ -375,3 +375,70 @@ def test_a_seed_runs_augmentation_in_process_and_repeats_every_random_stream(mon
     assert draws[0] == draws[1] != draws[2]
     assert get_allowed_n_proc_DA() == 0  # SingleThreadedAugmenter: one fixed sequence
     assert not torch.are_deterministic_algorithms_enabled()  # CPU: seeding is enough
+
+
+@pytest.mark.parametrize(
+    ("patch", "shape", "mirror_axes"),
+    [([32, 32], (1, 7, 70, 45), None), ([16, 24, 16], (2, 21, 50, 30), (0, 1, 2))],
+)
+def test_batched_sliding_window_gives_nnunets_own_logits(patch, shape, mirror_axes):
+    """Same Gaussian-weighted logits as nnU-Net's one-patch-at-a-time predictor (2-D
+    network over a volume, 3-D network with test-time mirroring), whatever the batch."""
+    import torch
+    from dynamic_network_architectures.architectures.unet import PlainConvUNet
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    from wmhmap.nnunet.predictor import BatchedPredictor
+
+    torch.manual_seed(0)
+    dims = len(patch)
+    conv, norm = (
+        (torch.nn.Conv2d, torch.nn.InstanceNorm2d)
+        if dims == 2
+        else (torch.nn.Conv3d, torch.nn.InstanceNorm3d)
+    )
+    network = PlainConvUNet(
+        shape[0],
+        3,
+        [4, 8, 16],
+        conv,
+        3,
+        [1, 2, 2],
+        2,
+        3,
+        1,
+        False,
+        norm,
+        {"eps": 1e-5, "affine": True},
+        nonlin=torch.nn.LeakyReLU,
+    ).eval()
+    labels = type("Labels", (), {"num_segmentation_heads": 3})()
+    plans = type("Plans", (), {"get_label_manager": lambda self, _: labels})()
+    configuration = type("Configuration", (), {"patch_size": patch})()
+    image = torch.randn(*shape)
+
+    def logits(predictor):
+        predictor.manual_initialization(
+            network, plans, configuration, [network.state_dict()], {}, "t", mirror_axes
+        )
+        return predictor.predict_logits_from_preprocessed_data(image).float()
+
+    options = {
+        "tile_step_size": 0.5,
+        "use_mirroring": mirror_axes is not None,
+        "device": torch.device("cpu"),
+        "allow_tqdm": False,
+    }
+    expected = logits(nnUNetPredictor(**options))
+    assert expected.shape == (3, *shape[1:])
+    for batch_size in (1, 5, None):
+        # with nnU-Net's float16 accumulators: its sums of the same values, in another order
+        got = logits(BatchedPredictor(batch_size=batch_size, half_accumulators=True, **options))
+        assert torch.allclose(got, expected, atol=2e-3, rtol=1e-3), batch_size
+    # float32 accumulators (the CPU default): only nnU-Net's float16 rounding differs. It
+    # is large only at the volume's edges, where the Gaussian weights are tiny (float16
+    # then loses them: nnU-Net returns 0 in some corners of a 3-D volume)
+    exact = logits(BatchedPredictor(**options))
+    assert exact.dtype == torch.float32 and bool((exact != 0).all())
+    difference = (exact - expected).abs().flatten()
+    assert difference.median() < 1e-3 and difference.quantile(0.99) < 0.05

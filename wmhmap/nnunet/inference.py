@@ -127,12 +127,19 @@ def load_model(
     folds: Sequence[int] | None = None,
     tta: bool = False,
     tile_step_size: float = 0.5,
+    batch_size: int | None = None,
 ) -> LoadedModel:
-    """Load the folds of a trained model without nnU-Net's recursive trainer lookup."""
+    """Load the folds of a trained model without nnU-Net's recursive trainer lookup.
+
+    The sliding window runs ``batch_size`` patches per network pass (None: as many as
+    :func:`wmhmap.nnunet.predictor.patches_per_batch` gives for the device; 1 is nnU-Net's
+    own one-patch-at-a-time).
+    """
     import torch
-    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
     from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    from wmhmap.nnunet.predictor import BatchedPredictor
 
     folds = list(folds) if folds is not None else available_folds(model_dir)
     if not folds:
@@ -166,7 +173,8 @@ def load_model(
         enable_deep_supervision=False,
     )
     network.load_state_dict(parameters[0])
-    predictor = nnUNetPredictor(
+    predictor = BatchedPredictor(
+        batch_size=batch_size,
         tile_step_size=tile_step_size,
         use_gaussian=True,
         use_mirroring=tta,

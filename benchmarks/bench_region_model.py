@@ -40,13 +40,10 @@ def config() -> dict:
 
 
 def settings() -> dict:
-    region = config()["models"]["region"]
-    training = {**region["training"], **TRAINING_OVERRIDES}
-    training["plans_overrides"] = {
-        **region["training"].get("plans_overrides", {}),
-        **TRAINING_OVERRIDES.get("plans_overrides", {}),
-    }
-    return model_settings(config()["nnunet"], {**region, "training": training})
+    # the overrides go over the region model's settings as a model's training settings
+    # go over the shared ones (plans_overrides merged key by key)
+    config_settings = model_settings(config()["nnunet"], config()["models"]["region"])
+    return model_settings(config_settings, {"training": TRAINING_OVERRIDES})
 
 
 def prepare(results: Path, work: Path) -> str:

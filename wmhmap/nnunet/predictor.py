@@ -92,7 +92,7 @@ class BatchedPredictor(nnUNetPredictor):
             patches = torch.stack([data[sl] for sl in batch]).to(self.device)
             predictions = self._internal_maybe_mirror_and_predict(patches).to(results_device)
             for sl, prediction in zip(batch, predictions, strict=True):
-                logits[sl] += prediction * gaussian if self.use_gaussian else prediction
+                logits[sl] += prediction * gaussian
                 weights[sl[1:]] += gaussian
         torch.div(logits, weights, out=logits)
         if torch.any(torch.isinf(logits)):

@@ -442,3 +442,72 @@ def test_batched_sliding_window_gives_nnunets_own_logits(patch, shape, mirror_ax
     assert exact.dtype == torch.float32 and bool((exact != 0).all())
     difference = (exact - expected).abs().flatten()
     assert difference.median() < 1e-3 and difference.quantile(0.99) < 0.05
+
+
+PLAN_WITH_ONE_THREAD = """
+import sys
+from pathlib import Path
+import nibabel as nib
+import numpy as np
+from wmhmap.nnunet.env import configure
+root = Path(sys.argv[1])
+folders = configure(root, threads=1)  # what a one-thread job (snakemake --cores 1) gets
+from wmhmap.nnunet.datasets import TrainingSubject, write_raw_dataset
+from wmhmap.nnunet.plans import plan_and_preprocess
+rng = np.random.default_rng(0)
+subjects = []
+for i in range(4):
+    image, label = rng.random((24, 28, 20)).astype(np.float32), np.zeros((24, 28, 20), np.uint8)
+    label[8:14, 8:14, 6:10] = 1
+    nib.save(nib.Nifti1Image(image, np.eye(4)), root / f"s{i}_FLAIR.nii.gz")
+    nib.save(nib.Nifti1Image(label, np.eye(4)), root / f"s{i}_label.nii.gz")
+    subjects.append(TrainingSubject(f"s{i}", {"FLAIR": root / f"s{i}_FLAIR.nii.gz"},
+                                    root / f"s{i}_label.nii.gz"))
+write_raw_dataset(folders.raw / "Dataset990_OneThread", subjects, input_mode="single_channel",
+                  labels={"background": 0, "WMH": 1}, dataset_name="OneThread",
+                  description="test")
+plans = plan_and_preprocess(990, configuration="3d_fullres", plans_name="nnUNetPlansCPU",
+                            overrides={"n_stages": 3, "base_features": 4, "max_features": 16,
+                                       "batch_size": 2}, processes=1)
+import os
+print("PLANS", plans, "AUGMENTATION_PROCESSES", os.environ["nnUNet_n_proc_DA"])
+"""
+
+
+def test_planning_runs_in_a_one_thread_job(tmp_path):
+    """A one-thread job leaves nnU-Net no augmentation process (augmentation in the
+    training process); nnU-Net's planner uses that number as torch's thread count, and
+    0 stopped every plan_nnunet job of a ``snakemake --cores 1`` run."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("nnUNet_")}
+    run = subprocess.run(
+        [sys.executable, "-c", PLAN_WITH_ONE_THREAD, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    plans = json.loads(
+        (tmp_path / "preprocessed/Dataset990_OneThread/nnUNetPlansCPU.json").read_text()
+    )
+    arch = plans["configurations"]["3d_fullres"]["architecture"]["arch_kwargs"]
+    assert arch["features_per_stage"] == [4, 8, 16]
+    preprocessed = tmp_path / "preprocessed/Dataset990_OneThread/nnUNetPlansCPU_3d_fullres"
+    assert len(list(preprocessed.glob("*_0000*"))) + len(list(preprocessed.glob("*.b2nd"))) >= 4
+    # training afterwards still runs augmentation in-process, as the job asked
+    assert "AUGMENTATION_PROCESSES 0" in run.stdout
+
+
+def test_a_gpu_is_seen_only_where_the_nvidia_driver_lists_one(tmp_path):
+    from wmhmap.nnunet.env import gpu_visible
+
+    gpus = tmp_path / "gpus"
+    assert not gpu_visible(gpus, platform="linux")  # no driver
+    gpus.mkdir()
+    assert not gpu_visible(gpus, platform="linux")  # driver, no GPU
+    (gpus / "0000:3b:00.0").mkdir()
+    assert gpu_visible(gpus, platform="linux")
+

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,18 @@ def transferred_plans(source_plans: Path, dataset: str) -> dict[str, Any]:
     return dict(plans)
 
 
+@contextmanager
+def _at_least_one_augmentation_process() -> Iterator[None]:
+    before = os.environ.get("nnUNet_n_proc_DA")
+    if before is not None and int(before) < 1:
+        os.environ["nnUNet_n_proc_DA"] = "1"
+    try:
+        yield
+    finally:
+        if before is not None:
+            os.environ["nnUNet_n_proc_DA"] = before
+
+
 def plan_and_preprocess(
     dataset_id: int,
     *,
@@ -137,9 +151,15 @@ def plan_and_preprocess(
         )
         plans_file.write_text(json.dumps(transferred_plans(source_plans, dataset), indent=2))
     else:
-        plan_experiments(
-            [dataset_id], gpu_memory_target_in_gb=gpu_memory_gb, overwrite_plans_name=plans_name
-        )
+        # nnU-Net's planner sets torch's thread count to nnUNet_n_proc_DA while it
+        # estimates memory; 0 (augmentation in the training process, what a one-thread
+        # job gets) would stop it with "set_num_threads expects a positive integer"
+        with _at_least_one_augmentation_process():
+            plan_experiments(
+                [dataset_id],
+                gpu_memory_target_in_gb=gpu_memory_gb,
+                overwrite_plans_name=plans_name,
+            )
     if overrides and source_plans is None:
         plans = json.loads(plans_file.read_text())
         plans_file.write_text(

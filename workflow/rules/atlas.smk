@@ -63,7 +63,7 @@ rule propagate_atlas_labels:
         benchmark_path("propagate_atlas_labels", subject="{subject}", space="{space}")
     conda:
         "../envs/imaging.yaml"
-    threads: 2
+    threads: 1
     params:
         registration=config["registration"],
         reproducible=config["registration"]["reproducible"],

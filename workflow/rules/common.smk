@@ -889,6 +889,12 @@ def gpu_resource():
     return 1 if config["nnunet"]["device"] == "cuda" else 0
 
 
+def training_threads():
+    from wmhmap.nnunet.env import training_threads as threads_for
+
+    return threads_for(config["nnunet"]["device"])
+
+
 def segmentation_outputs():
     files = []
     for s in SUBJECTS:

@@ -88,7 +88,7 @@ rule train_nnunet_fold:
         )
     conda:
         "../envs/nnunet.yaml"
-    threads: 2
+    threads: training_threads()
     resources:
         gpu=gpu_resource(),
     params:
@@ -165,7 +165,7 @@ rule segment_wmh:
         benchmark_path("segment_wmh", subject="{subject}", space="{space}")
     conda:
         "../envs/nnunet.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=gpu_resource(),
     params:
@@ -199,7 +199,7 @@ rule segment_regions:
         benchmark_path("segment_regions", subject="{subject}", space="{space}")
     conda:
         "../envs/nnunet.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=gpu_resource(),
     params:

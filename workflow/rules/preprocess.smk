@@ -58,7 +58,7 @@ rule correct_bias_n4:
         benchmark_path("correct_bias_n4", subject="{subject}", modality="{modality}")
     conda:
         "../envs/imaging.yaml"
-    threads: 2
+    threads: 1
     params:
         n4=config["preprocess"]["n4"],
     script:
@@ -78,7 +78,7 @@ rule register_t1w_to_flair:
         benchmark_path("register_t1w_to_flair", subject="{subject}")
     conda:
         "../envs/imaging.yaml"
-    threads: 2
+    threads: 1
     params:
         rigid=config["preprocess"]["rigid"],
         reproducible=config["registration"]["reproducible"],

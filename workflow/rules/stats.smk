@@ -19,7 +19,7 @@ rule measure_brain_volumes:
         benchmark_path("measure_brain_volumes", subject="{subject}")
     conda:
         "../envs/imaging.yaml"
-    threads: 2
+    threads: 1
     params:
         modality=registration_modality_of,
         reproducible=config["registration"]["reproducible"],

@@ -511,3 +511,29 @@ def test_a_gpu_is_seen_only_where_the_nvidia_driver_lists_one(tmp_path):
     (gpus / "0000:3b:00.0").mkdir()
     assert gpu_visible(gpus, platform="linux")
 
+
+def test_the_compile_setting_is_what_nnunets_own_check_reads(monkeypatch):
+    """nnU-Net decides when a trainer initialises whether to torch.compile the network
+    (on CUDA unless nnUNet_compile says otherwise; never on a CPU); ``nnunet.compile``
+    reaches that decision through :func:`set_compile`."""
+    import types
+
+    import torch
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    from wmhmap.nnunet.training import set_compile
+
+    def compiles(device: str) -> bool:
+        trainer = types.SimpleNamespace(device=torch.device(device), print_to_log_file=print)
+        return bool(nnUNetTrainer._do_i_compile(trainer))  # type: ignore[arg-type]
+
+    monkeypatch.delenv("nnUNet_compile", raising=False)
+    set_compile(None)
+    assert compiles("cuda") and not compiles("cpu")  # nnU-Net's default
+    monkeypatch.setenv("nnUNet_compile", "1")  # a user's own setting, restored afterwards
+    set_compile(None)
+    assert compiles("cuda")
+    set_compile(False)
+    assert not compiles("cuda")
+    set_compile(True)
+    assert compiles("cuda") and not compiles("cpu")

@@ -30,6 +30,7 @@ def main(log):
         validate=n["validate"],
         threads=snakemake.threads,
         seed=n["seed"],
+        compile=n["compile"],
         pretrained_weights=Path(snakemake.input.pretrained[0])
         if snakemake.input.pretrained
         else None,

@@ -5,7 +5,7 @@ Run after a demo run (``snakemake --cores all``), on the machine to measure:
 
     .venv/bin/python benchmarks/bench_nnunet_device.py --results results --device cuda
 
-or, on a machine without the run (a GPU node), copy what it needs first (60 MB):
+or, on a machine without the run (a GPU node), copy what it needs first (35 MB):
 
     .venv/bin/python benchmarks/bench_nnunet_device.py bundle --results results --to BUNDLE
     .venv/bin/python benchmarks/bench_nnunet_device.py --results BUNDLE --device cuda
@@ -41,6 +41,7 @@ Every result is printed and appended as one JSON line to ``--out`` (default
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import math
 import os
@@ -125,17 +126,32 @@ def subject_files(results: Path, subject: str) -> dict[str, Path]:
 
 
 def bundle(results: Path, to: Path, subjects: int) -> None:
-    """Copy the raw datasets and a few held-out subjects' files out of a run."""
+    """Copy the raw datasets and a few held-out subjects' files out of a run; a file
+    identical to one copied before (the two datasets hold the same scans) becomes a
+    hard link to it, which ``tar`` and ``rsync -H`` carry once."""
+    copied: dict[int, list[str]] = {}
+
+    def copy(source: str, target: str) -> str:
+        size = os.path.getsize(source)
+        for earlier in copied.get(size, []):
+            if filecmp.cmp(source, earlier, shallow=False):
+                os.link(earlier, target)
+                return target
+        shutil.copyfile(source, target)
+        copied.setdefault(size, []).append(target)
+        return target
+
     for model in MODELS:
         source = raw_dataset(results, model)
-        shutil.copytree(source, to / source.relative_to(results), dirs_exist_ok=True)
+        target = to / source.relative_to(results)
+        shutil.copytree(source, target, dirs_exist_ok=True, copy_function=copy)
     for subject in held_out_subjects(results)[:subjects]:
         for path in subject_files(results, subject).values():
             target = to / path.relative_to(results)
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
-    size = sum(p.stat().st_size for p in to.rglob("*") if p.is_file())
-    print(f"bundle {to}: {size / 1e6:.1f} MB")
+            copy(str(path), str(target))
+    files = {p.stat().st_ino: p.stat().st_size for p in to.rglob("*") if p.is_file()}
+    print(f"bundle {to}: {sum(files.values()) / 1e6:.1f} MB")
 
 
 # --- one process per nnU-Net step (nnU-Net reads its folders at import) -----------------

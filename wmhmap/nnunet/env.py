@@ -77,10 +77,9 @@ def training_threads(device: str, *, gpu: bool | None = None) -> int:
     """Threads of one training job: 1 on a CPU, :data:`GPU_TRAINING_THREADS` on a GPU.
 
     On a CPU every fold is its own job and several run side by side; one thread each
-    uses the cores best (measured on 2 cores, demo region model: a fold takes 212 s with
-    one thread and 151-182 s with two, so two one-thread folds side by side take 1.5x
-    less time than two two-thread folds one after the other; a lesion fold is faster
-    with one thread, 79 s against 91-98 s), and the augmentation then runs in the
+    uses the cores best (measured in the demo DAG on 2 cores: a region fold takes
+    178-189 s with one thread, two side by side, and 151-182 s with two threads, one at a
+    time; a lesion fold 67-71 s against 91-98 s), and the augmentation then runs in the
     training process. On a GPU nnU-Net's augmentation workers feed it (threads - 1 of
     them). ``gpu``: whether ``auto`` finds a GPU (default: :func:`gpu_visible`).
 

@@ -131,8 +131,9 @@ def test_each_subject_chain_is_one_grouped_job(slurm_run):
             map(sorted, (PREPROCESS_RULES, LESION_CHAIN, REGION_CHAIN))
         ), subject
     preprocess = [j for j in jobs if ran(j)[0] == PREPROCESS_RULES]
-    # the two one-thread N4 corrections side by side, then the two-thread registrations
-    assert {j["cpus"] for j in preprocess} == {"2"}
+    # the widest step of a subject's chain: the brain-volume registration (2 threads in
+    # the profile) beside the two one-thread normalisations, which need its inputs too
+    assert {j["cpus"] for j in preprocess} == {"4"}
 
 
 def test_results_match_the_local_run(slurm_run, results):

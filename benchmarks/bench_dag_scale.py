@@ -8,6 +8,10 @@ run of the whole workflow with the SLURM profile. The job count per subject is w
 sbatch would see, read from the dry run's plan: a group job counts once, a job outside
 groups once, local rules never. Goals: <= 60 s at 5,000 subjects, <= 3 SLURM
 jobs per subject outside training.
+
+``--floor`` also times Snakemake alone on a Snakefile of trivial jobs of the same shape
+(a chain of 12 jobs per subject): with shell commands and no groups, and with
+``script:`` rules in two groups per subject, as the workflow's are.
 """
 
 from __future__ import annotations
@@ -97,6 +101,55 @@ def dry_run(folder: Path, sheet: Path) -> tuple[float, str]:
     return seconds, done.stdout + done.stderr
 
 
+FLOOR_SNAKEFILE = """\
+SUBJECTS = [f"s{{i:05d}}" for i in range({n})]
+K = {k}
+
+
+rule all:
+    input:
+        expand("out/{{s}}/step{{k}}.txt", s=SUBJECTS, k=K - 1),
+
+
+rule first:
+    output:
+        "out/{{s}}/step0.txt",
+    {action}
+
+
+rule step:
+    input:
+        lambda w: f"out/{{w.s}}/step{{int(w.k) - 1}}.txt",
+    output:
+        "out/{{s}}/step{{k,[1-9][0-9]*}}.txt",
+    {action}
+"""
+
+
+def floor_run(folder: Path, n: int, grouped: bool, k: int = 12) -> float:
+    """Seconds of ``snakemake -n`` on a chain of k trivial jobs per subject."""
+    if grouped:
+        (folder / "touch.py").write_text("open(snakemake.output[0], 'w').close()\n")
+        # the first half of a subject's chain in one group, the second in another
+        action = (
+            'group:\n        lambda w: "a" if int(w.get("k", 0)) < K // 2 else "b"\n'
+            '    script:\n        "touch.py"'
+        )
+    else:
+        action = 'shell:\n        "touch {output}"'
+    snakefile = folder / ("Snakefile.grouped" if grouped else "Snakefile.plain")
+    snakefile.write_text(FLOOR_SNAKEFILE.format(n=n, k=k, action=action))
+    start = time.perf_counter()
+    done = subprocess.run(
+        [SNAKEMAKE, "-n", "-c1", "-s", str(snakefile), "-d", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-3000:])
+    return time.perf_counter() - start
+
+
 def count_jobs(log: str, n: int) -> dict[str, float]:
     """SLURM submissions in a dry run's plan: group jobs, and rule jobs outside groups.
 
@@ -123,6 +176,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 5000])
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--floor", action="store_true", help="also time Snakemake alone")
     args = parser.parse_args()
     header = ("subjects", "dry run s (median)", "SLURM jobs", "per subject", "cohort-level")
     print("  ".join(f"{h:>{w}}" for h, w in zip(header, (8, 18, 10, 11, 12), strict=True)))
@@ -143,6 +197,14 @@ def main() -> None:
         if n >= 5000:
             print(f"          goal <= {SECONDS_GOAL:.0f} s: ratio {median / SECONDS_GOAL:.2f}")
     print(f"goal: <= {JOBS_PER_SUBJECT_GOAL:.0f} SLURM jobs per subject outside training")
+    if args.floor:
+        print("Snakemake alone, 12 trivial jobs per subject in a chain:")
+        for n in args.sizes:
+            with tempfile.TemporaryDirectory(prefix="wmhmap-floor-") as tmp:
+                for grouped in (False, True):
+                    runs = [floor_run(Path(tmp), n, grouped) for _ in range(args.runs)]
+                    kind = "script: rules, two groups" if grouped else "shell, no groups"
+                    print(f"{n:>8}  {statistics.median(runs):>18.1f}  ({kind})")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import yaml
 from conftest import REPO, planned_rules, snakemake
 
 PROFILE = REPO / "workflow" / "profiles" / "slurm" / "config.yaml"
-GPU_RULES = {"train_nnunet_fold", "segment_wmh", "segment_regions"}
+GPU_RULES = {"train_nnunet_fold", "segment_subject"}
 
 
 def slurm_profile() -> dict:
@@ -29,7 +29,7 @@ def test_slurm_profile_retries_with_more_memory():
     memory = [profile["default-resources"]["mem_mb"]]
     memory += [r["mem_mb"] for r in profile["set-resources"].values() if "mem_mb" in r]
     assert memory and all(re.fullmatch(r"\d+ \* attempt", str(m)) for m in memory)
-    assert {"train_nnunet_fold", "segment_wmh", "plan_nnunet"} <= set(profile["set-resources"])
+    assert {"train_nnunet_fold", "segment_subject", "plan_nnunet"} <= set(profile["set-resources"])
     assert "slurm_partition" not in profile["default-resources"]  # commented: the user's
 
 
@@ -40,7 +40,7 @@ def test_slurm_groups_name_real_rules():
     groups = dict(entry.split("=") for entry in slurm_profile()["groups"])
     assert set(groups) <= rules
     assert set(groups.values()) == {"preprocess", "segment"}
-    assert {"correct_bias_n4", "segment_wmh"} <= set(groups)
+    assert {"correct_bias_n4", "segment_subject"} <= set(groups)
 
 
 def job_resources(log: str) -> dict[str, set[str]]:

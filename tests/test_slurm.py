@@ -40,13 +40,13 @@ PREPROCESS_RULES = {
     "segment_wmh_classic",  # ... so their classic masks are scored too
     "staple_wmh_masks",
 }
-LESION_CHAIN = {
-    "segment_wmh",
+SEGMENT_CHAIN = {
+    "segment_subject",  # both models
     "compute_regional_loads",
     "evaluate_wmh_segmentation",
+    "evaluate_region_segmentation",
     "plot_subject_overlay",
 }
-REGION_CHAIN = {"segment_regions", "evaluate_region_segmentation"}
 
 
 @pytest.fixture(scope="module")
@@ -124,11 +124,10 @@ def test_each_subject_chain_is_one_grouped_job(slurm_run):
             assert len(subjects) == 1, f"job {job['id']} mixed subjects {subjects}"
             chains[subjects.pop()].append(rules)
     for subject, subject_jobs in chains.items():
-        # preprocessing is one job; the segment group has two connected chains, each one
-        # job: the lesion model with everything built on its mask, the region model
-        # with its scores
+        # two jobs per subject: preprocessing, and segmentation (both models) with
+        # everything built on it
         assert sorted(map(sorted, subject_jobs)) == sorted(
-            map(sorted, (PREPROCESS_RULES, LESION_CHAIN, REGION_CHAIN))
+            map(sorted, (PREPROCESS_RULES, SEGMENT_CHAIN))
         ), subject
     preprocess = [j for j in jobs if ran(j)[0] == PREPROCESS_RULES]
     # the widest step of a subject's chain: the brain-volume registration (2 threads in

@@ -65,9 +65,9 @@ def trained_from(jobs, dataset):
 
 
 def segmenting_dataset(jobs):
-    """The dataset whose folds segment: segment_wmh reads the lesion model's record,
+    """The dataset whose folds segment: segment_subject reads the lesion model's record,
     which lists the folds of one dataset."""
-    (segment,) = of_rule(jobs, "segment_wmh")[:1]
+    (segment,) = of_rule(jobs, "segment_subject")[:1]
     (record,) = [j for j in of_rule(jobs, "record_trained_model") if "/lesion.json" in j["output"]]
     assert record["output"] in segment["input"].split(", ")
     return sorted(set(re.findall(r"/models/(Dataset\d{3}_\w+?)/", record["input"])))

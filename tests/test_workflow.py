@@ -432,12 +432,12 @@ def test_inference_only_from_exported_zips_reproduces_the_masks(results, tmp_pat
     )
     shutil.rmtree(results / "nnunet" / "installed", ignore_errors=True)  # kept results
     args = ("--configfile", "config/tests.yaml", cfg, "--config", f"results={results}")
-    dry = snakemake(*args, "-n", "--forcerun", "segment_wmh", "segment_regions")
+    dry = snakemake(*args, "-n", "--forcerun", "segment_subject")
     assert dry.returncode == 0, dry.stderr[-3000:]
     planned = planned_rules(dry)
     assert not planned & {"train_nnunet_fold", "plan_nnunet", "write_nnunet_dataset"}, planned
     assert "install_pretrained_model" in planned
-    run = snakemake(*args, "--forcerun", "segment_wmh", "segment_regions")
+    run = snakemake(*args, "--forcerun", "segment_subject")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert (results / "nnunet" / "installed" / "lesion.sha256").is_file()
     zip_sha256 = (zips["lesion"].parent / f"{zips['lesion'].name}.sha256").read_text().split()[0]

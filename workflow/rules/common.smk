@@ -995,22 +995,27 @@ def model_files(model):
     return [f"{NNUNET_ROOT}/trained/{model}.json"]
 
 
-def _segmentation_inputs(model, wildcards):
-    return {
+def segmentation_inputs(wildcards):
+    """A subject's images, each model's record and, when lesions are kept inside the
+    brain, its brain mask."""
+    files = {
         "images": list(preprocessed(checked_visit(wildcards)).values()),
-        "model": model_files(model),
+        "lesion_model": model_files("lesion"),
+        "region_model": model_files("region"),
     }
-
-
-def lesion_segmentation_inputs(wildcards):
-    files = _segmentation_inputs("lesion", wildcards)
     if config["models"]["lesion"]["brain_margin_mm"] is not None:
         files["brain"] = brain_mask(checked_visit(wildcards))
     return files
 
 
-def region_segmentation_inputs(wildcards):
-    return _segmentation_inputs("region", wildcards)
+def segmentation_settings(model):
+    """What segment_subject needs of a model: its nnU-Net settings, its config entry
+    (fusion, brain margin) and the folder of the folds that segment."""
+    return {
+        "nnunet": nnunet_settings(model),
+        "config": config["models"][model],
+        "folder": trained_model_folder(model),
+    }
 
 
 # ---------------------------------------------------------------- loads and evaluation

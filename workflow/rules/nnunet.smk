@@ -131,19 +131,21 @@ rule record_trained_model:
         "../scripts/record_trained_model.py"
 
 
-rule segment_wmh:
-    """Segment a subject's WMH from FLAIR and T1w with every fold, and fuse."""
+rule segment_subject:
+    """Segment a subject's WMH and its 34 white-matter regions from FLAIR and T1w with
+    every fold of each model, and fuse: one job, so the imports, the device and the
+    scans are loaded once per subject."""
     input:
-        unpack(lesion_segmentation_inputs),
+        unpack(segmentation_inputs),
     output:
-        modalities=bids(
+        lesion_modalities=bids(
             subject="{subject}",
             space=GRID,
             label="WMH",
             desc="modalities",
             suffix="probseg",
         ),
-        folds=bids(
+        lesion_folds=bids(
             subject="{subject}",
             space=GRID,
             label="WMH",
@@ -152,41 +154,18 @@ rule segment_wmh:
         ),
         probability=bids(subject="{subject}", space=GRID, label="WMH", suffix="probseg"),
         mask=bids(subject="{subject}", space=GRID, desc="wmh", suffix="mask"),
-        sidecar=bids(
+        lesion_sidecar=bids(
             subject="{subject}",
             space=GRID,
             desc="wmh",
             suffix="mask",
             extension=".json",
         ),
-    log:
-        log_path("segment_wmh", subject="{subject}", space="{space}"),
-    benchmark:
-        benchmark_path("segment_wmh", subject="{subject}", space="{space}")
-    conda:
-        "../envs/nnunet.yaml"
-    threads: 1
-    resources:
-        gpu=gpu_resource(),
-    params:
-        nnunet=nnunet_settings("lesion"),
-        model=config["models"]["lesion"],
-        model_folder=trained_model_folder("lesion"),
-        images=subject_images,
-    script:
-        "../scripts/segment_subject.py"
-
-
-rule segment_regions:
-    """Segment a subject's 34 white-matter regions from FLAIR and T1w, and fuse."""
-    input:
-        unpack(region_segmentation_inputs),
-    output:
-        modalities=bids(
+        region_modalities=bids(
             subject="{subject}", space=GRID, desc="regionsmodalities", suffix="dseg"
         ),
         labels=bids(subject="{subject}", space=GRID, desc="regions", suffix="dseg"),
-        sidecar=bids(
+        region_sidecar=bids(
             subject="{subject}",
             space=GRID,
             desc="regions",
@@ -194,18 +173,17 @@ rule segment_regions:
             extension=".json",
         ),
     log:
-        log_path("segment_regions", subject="{subject}", space="{space}"),
+        log_path("segment_subject", subject="{subject}", space="{space}"),
     benchmark:
-        benchmark_path("segment_regions", subject="{subject}", space="{space}")
+        benchmark_path("segment_subject", subject="{subject}", space="{space}")
     conda:
         "../envs/nnunet.yaml"
     threads: 1
     resources:
         gpu=gpu_resource(),
     params:
-        nnunet=nnunet_settings("region"),
-        model=config["models"]["region"],
-        model_folder=trained_model_folder("region"),
+        lesion=segmentation_settings("lesion"),
+        region=segmentation_settings("region"),
         images=subject_images,
     script:
         "../scripts/segment_subject.py"

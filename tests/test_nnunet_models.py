@@ -288,6 +288,33 @@ def test_cpu_region_trainer_uses_adamw_without_augmentation():
     assert isinstance(optimizer, torch.optim.AdamW) and optimizer.param_groups[0]["lr"] == 3e-3
 
 
+def test_short_epoch_trainers_draw_progress_every_few_epochs_and_after_the_last(monkeypatch):
+    """progress.png (0.4-0.5 s to draw) after epochs 5, 10, ... and the last, not every one."""
+    import torch
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    from wmhmap.nnunet.trainer_lookup import find_trainer_class
+
+    drawn: list[int] = []
+
+    class Logger:
+        def plot_progress_png(self, folder):
+            drawn.append(trainer.current_epoch)
+
+    def parent_init(self, *args, **kwargs):  # nnU-Net's, reduced to what the hook uses
+        self.logger, self.current_epoch, self.num_epochs = Logger(), 0, 12
+
+    monkeypatch.setattr(nnUNetTrainer, "__init__", parent_init)
+    for name in ("nnUNetTrainerShortEpochs", "nnUNetTrainerShortEpochsNoDAAdamW"):
+        drawn.clear()
+        trainer = find_trainer_class(name)({}, "2d", 0, {}, torch.device("cpu"))
+        for epoch in range(trainer.num_epochs):  # what nnU-Net's on_epoch_end does
+            trainer.current_epoch = epoch
+            trainer.logger.plot_progress_png("fold_0")
+        assert drawn == [4, 9, 11], name
+        assert trainer.num_iterations_per_epoch == 25
+
+
 class _Logger:
     def log(self, *args):
         pass

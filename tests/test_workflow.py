@@ -346,6 +346,25 @@ def test_figures_target_replots_without_touching_images(results):
     assert planned == stats_rules | {"figures"} or planned == stats_rules, planned
 
 
+def test_how_models_run_reruns_segmentation_not_training(results, tmp_path):
+    """Device, compiling, nnU-Net's validation and test-time mirroring change no weights:
+    the segmentations are redone, the models are not trained again. What a model learns
+    from (its epochs) retrains it, without planning its dataset again."""
+    run = {"device": "auto", "compile": True, "validate": True, "tta": True}
+    longer = {"models": {"lesion": {"training": {"epochs": 3}}}}
+    planned = {}
+    for name, overlay in (("run", {"nnunet": run}), ("longer", longer)):
+        cfg = extra_config(tmp_path, f"{name}.yaml", overlay)
+        args = ("--configfile", "config/tests.yaml", cfg, "--config", f"results={results}")
+        dry = snakemake(*args, "-n")
+        assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+        planned[name] = planned_rules(dry)
+    assert "segment_subject" in planned["run"]
+    assert not planned["run"] & {"write_nnunet_dataset", "plan_nnunet", "train_nnunet_fold"}
+    assert "train_nnunet_fold" in planned["longer"]
+    assert not planned["longer"] & {"write_nnunet_dataset", "plan_nnunet"}
+
+
 @pytest.fixture(scope="module")
 def report(results, tmp_path_factory) -> Path:
     html = tmp_path_factory.mktemp("report") / "report.html"

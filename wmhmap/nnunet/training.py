@@ -41,6 +41,54 @@ def model_settings(nnunet: Mapping[str, Any], model: Mapping[str, Any]) -> dict[
     return out
 
 
+def stage_settings(config: Mapping[str, Any], model: str, stage: str = "gold") -> dict[str, Any]:
+    """The nnunet settings of one model's training stage: the ``nnunet`` section, the
+    model's ``training`` over it, and for a bronze or silver stage that stage's own.
+
+    >>> cfg = {"nnunet": {"epochs": 10, "tta": False},
+    ...        "models": {"lesion": {"training": {"epochs": 24},
+    ...                              "stages": {"bronze": {"training": {"epochs": 8}}}}}}
+    >>> stage_settings(cfg, "lesion")["epochs"], stage_settings(cfg, "lesion", "bronze")["epochs"]
+    (24, 8)
+    """
+    settings = model_settings(config["nnunet"], config["models"][model])
+    if stage != "gold":
+        settings = model_settings(settings, config["models"][model]["stages"][stage])
+    return settings
+
+
+RECIPE_KEYS = {
+    "plan": ("configuration", "plans", "plans_overrides", "folds", "split_seed"),
+    "train": (
+        "configuration",
+        "plans",
+        "plans_overrides",
+        "folds",
+        "split_seed",
+        "trainer",
+        "epochs",
+        "oversample_foreground",
+        "seed",
+    ),
+}
+"""The settings a step's result depends on. The planning and training jobs get only
+these as Snakemake params (whose change reruns a job, and with it every model built on
+it); where and how a model runs -- device, compile, nnU-Net's validation after
+training, test-time mirroring, tile step -- reaches them from the config instead, so
+that turning on mirroring for inference, say, does not retrain every model."""
+
+
+def recipe(settings: Mapping[str, Any], step: str) -> dict[str, Any]:
+    """The settings of ``RECIPE_KEYS[step]``.
+
+    >>> recipe({"epochs": 24, "trainer": "T", "device": "cuda", "configuration": "2d",
+    ...         "plans": "P", "plans_overrides": {}, "folds": 5, "split_seed": 0,
+    ...         "oversample_foreground": 0.33, "seed": None, "tta": True}, "plan")
+    {'configuration': '2d', 'plans': 'P', 'plans_overrides': {}, 'folds': 5, 'split_seed': 0}
+    """
+    return {key: settings[key] for key in RECIPE_KEYS[step]}
+
+
 def write_splits(
     preprocessed_dataset: Path, raw_dataset_json: Path, n_folds: int, seed: int
 ) -> Path:

@@ -735,12 +735,9 @@ def is_pretrained(model):
 
 def nnunet_settings(model, stage="gold"):
     """The nnunet section with the model's (and a stage's) training settings applied."""
-    from wmhmap.nnunet.training import model_settings
+    from wmhmap.nnunet.training import stage_settings
 
-    settings = model_settings(config["nnunet"], config["models"][model])
-    if stage != "gold":
-        settings = model_settings(settings, config["models"][model]["stages"][stage])
-    return settings
+    return stage_settings(config, model, stage)
 
 
 def stage_model_folder(model, stage):
@@ -961,8 +958,15 @@ def pretrained_sha256(wildcards):
     return config["models"][wildcards.model]["sha256"]
 
 
-def settings_of_dataset(wildcards):
-    return nnunet_settings(*dataset_stage(wildcards))
+def recipe_of_dataset(step):
+    """Params function: the settings a ``step`` ("plan", "train") of the dataset's
+    model depends on (wmhmap.nnunet.training.RECIPE_KEYS)."""
+    from wmhmap.nnunet.training import recipe
+
+    def settings(wildcards):
+        return recipe(nnunet_settings(*dataset_stage(wildcards)), step)
+
+    return settings
 
 
 def fold_checkpoints(folder, folds):

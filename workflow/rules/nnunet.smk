@@ -58,7 +58,7 @@ rule plan_nnunet:
         "../envs/nnunet.yaml"
     threads: 2
     params:
-        nnunet=settings_of_dataset,
+        nnunet=recipe_of_dataset("plan"),
     script:
         "../scripts/plan_nnunet.py"
 
@@ -92,7 +92,10 @@ rule train_nnunet_fold:
     resources:
         gpu=gpu_resource(),
     params:
-        nnunet=settings_of_dataset,
+        nnunet=recipe_of_dataset("train"),
+        # device, compile, validation: read from the config by the script
+        model=model_of_dataset,
+        stage=stage_of_dataset,
     script:
         "../scripts/train_nnunet_fold.py"
 

@@ -7,10 +7,11 @@ def main(log):
     from wmhmap.nnunet.env import configure, resolve_device, root_of
 
     configure(root_of(snakemake.output[0]), threads=snakemake.threads)
-    from wmhmap.nnunet.training import train_fold
+    from wmhmap.nnunet.training import stage_settings, train_fold
 
-    n = snakemake.params.nnunet
-    device = resolve_device(n["device"])
+    n = snakemake.params.nnunet  # what the weights depend on
+    run = stage_settings(snakemake.config, snakemake.params.model, snakemake.params.stage)
+    device = resolve_device(run["device"])
     log.info(
         "training %s fold %s on %s%s",
         snakemake.wildcards.dataset,
@@ -27,10 +28,10 @@ def main(log):
         device=device,
         epochs=n["epochs"],
         oversample_foreground=n["oversample_foreground"],
-        validate=n["validate"],
+        validate=run["validate"],
         threads=snakemake.threads,
         seed=n["seed"],
-        compile=n["compile"],
+        compile=run["compile"],
         pretrained_weights=Path(snakemake.input.pretrained[0])
         if snakemake.input.pretrained
         else None,

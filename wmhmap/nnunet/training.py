@@ -57,19 +57,10 @@ def stage_settings(config: Mapping[str, Any], model: str, stage: str = "gold") -
     return settings
 
 
+_PLAN_KEYS = ("configuration", "plans", "plans_overrides", "folds", "split_seed")
 RECIPE_KEYS = {
-    "plan": ("configuration", "plans", "plans_overrides", "folds", "split_seed"),
-    "train": (
-        "configuration",
-        "plans",
-        "plans_overrides",
-        "folds",
-        "split_seed",
-        "trainer",
-        "epochs",
-        "oversample_foreground",
-        "seed",
-    ),
+    "plan": _PLAN_KEYS,
+    "train": (*_PLAN_KEYS, "trainer", "epochs", "oversample_foreground", "seed"),
 }
 """The settings a step's result depends on. The planning and training jobs get only
 these as Snakemake params (whose change reruns a job, and with it every model built on

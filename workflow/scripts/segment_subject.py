@@ -41,8 +41,9 @@ def main(log):
     def stacked(volumes):
         return np.stack(volumes, axis=-1)
 
-    def run(name, lesion):
-        """Segment with one model; its images and sidecar written, the result returned."""
+    def run(name):
+        """Segment with one model ("lesion" or "region"); write its images and sidecar."""
+        lesion = name == "lesion"
         settings = getattr(snakemake.params, name)
         n, cfg, folder = settings["nnunet"], settings["config"], Path(settings["folder"])
         model = load_model(
@@ -117,8 +118,8 @@ def main(log):
                 result.used,
             )
 
-    run("lesion", lesion=True)
-    run("region", lesion=False)
+    run("lesion")
+    run("region")
 
 
 if __name__ == "__main__":

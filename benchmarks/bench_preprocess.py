@@ -25,15 +25,15 @@ validate_subject({"subject": "bench", "flair": f"{d}/flair.nii.gz", "t1": f"{d}/
 """,
     "correct_bias_n4 (T1w)": """
 from wmhmap.imageio import load_image, save_image
-from wmhmap.geometry import reorient_to_ras
-from wmhmap.preprocess import correct_bias_n4
-save_image(correct_bias_n4(reorient_to_ras(load_image(f"{d}/t1.nii.gz")))[0], f"{d}/t1_n4.nii.gz")
+from wmhmap.preprocess import prepare_scan
+scan = prepare_scan(load_image(f"{d}/t1.nii.gz"))
+save_image(scan.image, f"{d}/t1_n4.nii.gz"); save_image(scan.brain, f"{d}/t1_brain.nii.gz")
 """,
     "correct_bias_n4 (FLAIR)": """
 from wmhmap.imageio import load_image, save_image
-from wmhmap.geometry import reorient_to_ras
-from wmhmap.preprocess import correct_bias_n4
-save_image(correct_bias_n4(reorient_to_ras(load_image(f"{d}/flair.nii.gz")))[0], f"{d}/flair_n4.nii.gz")
+from wmhmap.preprocess import prepare_scan
+scan = prepare_scan(load_image(f"{d}/flair.nii.gz"))
+save_image(scan.image, f"{d}/flair_n4.nii.gz"); save_image(scan.brain, f"{d}/brain.nii.gz")
 """,
     "register_t1w_to_flair": """
 import nibabel as nib
@@ -46,8 +46,8 @@ from wmhmap.atlas import Atlas, propagate_atlas
 from wmhmap.imageio import save_image
 from wmhmap.preprocess import LinearTransform
 atlas = Atlas(*(nib.load(f"{d}/atlas_{k}.nii.gz") for k in ("t1", "labels", "brain", "wm")))
-r = propagate_atlas(atlas, nib.load(f"{d}/t1_n4.nii.gz"), nib.load(f"{d}/flair_n4.nii.gz"), LinearTransform.read(f"{d}/rigid.mat"))
-save_image(r.labels, f"{d}/dseg.nii.gz"); save_image(r.brain_mask, f"{d}/brain.nii.gz")
+r = propagate_atlas(atlas, nib.load(f"{d}/t1_n4.nii.gz"), nib.load(f"{d}/flair_n4.nii.gz"), nib.load(f"{d}/t1_brain.nii.gz"), LinearTransform.read(f"{d}/rigid.mat"))
+save_image(r.labels, f"{d}/dseg.nii.gz")
 """,
     "normalize_intensity (T1w)": """
 import nibabel as nib, numpy as np

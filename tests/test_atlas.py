@@ -3,20 +3,22 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA, shared_dir, simulate
 
-from wmhmap.atlas import propagate_atlas
+from wmhmap.atlas import PropagationSettings, propagate_atlas
 from wmhmap.geometry import reorient_to_ras
 from wmhmap.metrics import region_dice
-from wmhmap.preprocess import correct_bias_n4, register_linear
+from wmhmap.preprocess import prepare_scan, register_linear
 from wmhmap.regions import load_region_table
 
 
-def propagate_demo_subject(demo_atlas, subject):
-    t1 = reorient_to_ras(subject.t1)
-    flair = reorient_to_ras(subject.flair)
-    t1_n4, _ = correct_bias_n4(t1)
-    flair_n4, _ = correct_bias_n4(flair)
-    rigid = register_linear(flair_n4, t1_n4, kind="Rigid")
-    return propagate_atlas(demo_atlas, t1_n4, flair_n4, rigid)
+def propagate_demo_subject(demo_atlas, subject, **settings):
+    """The workflow's steps: brain extraction and N4 of each scan, rigid T1w -> FLAIR,
+    atlas propagation onto the FLAIR grid."""
+    t1 = prepare_scan(subject.t1)
+    flair = prepare_scan(subject.flair)
+    rigid = register_linear(flair.image, t1.image, kind="Rigid")
+    return propagate_atlas(
+        demo_atlas, t1.image, flair.image, t1.brain, rigid, PropagationSettings(**settings)
+    )
 
 
 def test_atlas_propagation_reaches_region_dice_of_080(
@@ -31,6 +33,7 @@ def test_atlas_propagation_reaches_region_dice_of_080(
         assert scores.dice.notna().all()
         dice.append(scores.dice.mean())
         assert result.quality["correlation"] > 0.7
+        assert result.quality["brain_dice"] > 0.95
     assert np.mean(dice) >= 0.80, dice
 
 
@@ -65,9 +68,13 @@ def test_build_atlas_on_real_jhu_gives_exactly_the_merge_table(tmp_path):
     table = load_region_table()
     merged = np.asarray(nib.load(out).dataobj)
     original = np.asarray(nib.load(jhu / "JHU_MNI_SS_WMPM_Type-II.nii.gz").dataobj).astype(int)
-    assert sorted(np.unique(merged).tolist()) == list(range(0, 35))
+    assert sorted(np.unique(merged).tolist()) == list(range(0, 37))
     for region in table:
         np.testing.assert_array_equal(
             merged == region.region_id, np.isin(original, region.jhu_labels)
         )
-    assert not merged[~np.isin(original, [label for r in table for label in r.jhu_labels])].any()
+    # every other JHU structure is "other white matter", left (1-65) or right (66-130)
+    other = (original > 0) & ~np.isin(original, [label for r in table for label in r.jhu_labels])
+    np.testing.assert_array_equal(merged == 35, other & (original <= 65))
+    np.testing.assert_array_equal(merged == 36, other & (original > 65))
+    assert not merged[original == 0].any()

@@ -201,7 +201,7 @@ CATALOGUE = [
     Bad("region table without hemisphere", table_file("regions.tsv", "region_id\tname\n1\tgenu\n", load_region_table), r"lacks column\(s\) hemisphere", file="regions.tsv"),
     Bad("region table with a bad side", table_file("regions.tsv", "region_id\themisphere\tname\n1\tmiddle\tgenu\n", load_region_table), "hemisphere 'middle' is not left/right/bilateral", file="regions.tsv"),
     Bad("resampled label image", call(lambda: merge_labels(np.array([0.0, 3.5, 68.0]), load_region_table(), file="labels.nii.gz")), "non-integer values", file="labels.nii.gz"),
-    Bad("unknown region label", call(lambda: load_region_table().check_labels([0, 1, 34, 35, 200], file="regions.nii.gz")), r"2 value\(s\) that are not in the region table .*: 35, 200", file="regions.nii.gz"),
+    Bad("unknown region label", call(lambda: load_region_table().check_labels([0, 1, 34, 37, 200], file="regions.nii.gz")), r"2 value\(s\) that are not in the region table .*: 37, 200", file="regions.nii.gz"),
     # -- classic masks -----------------------------------------------------------------
     Bad("white matter on another grid", lambda f: classic_case(f, wm_affine=np.diag([2.0, 2.0, 2.0, 1.0])), "white-matter mask is not on the grid", SUBJECT, "wm.nii.gz"),
     Bad("empty white matter", lambda f: classic_case(f, wm=np.zeros((20, 20, 10))), "white-matter mask is empty", SUBJECT, "wm.nii.gz"),

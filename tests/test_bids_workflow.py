@@ -115,6 +115,10 @@ def test_every_planned_subject_file_has_a_bids_derivative_name(tmp_path):
         visits_seen.add((m["sub"], m["ses"]))
         if m["sub"] == "04" and "space" in keys:
             assert "_space-T1w_" in name, name
+        elif name.endswith("_space-T1w_desc-brain_mask.nii.gz") or name.endswith(
+            "_space-T1w_desc-brain_mask.json"
+        ):
+            pass  # the T1w's own brain mask, on the T1w's grid
         elif "space" in keys:
             assert "_space-FLAIR_" in name, name
     assert visits_seen == set(visits)

@@ -121,6 +121,46 @@ def test_loads_and_outside_sum_exactly_to_the_global_load():
     assert sum(long.lesion_mm3) == int(lesions.sum()) * 0.75 == summarize_loads(long).global_mm3[0]
 
 
+def test_other_white_matter_labels_count_as_outside_and_sums_still_hold():
+    """35/36 (white matter of atlas structures outside the regions) join the outside
+    bucket, as in the independent reference with those labels read as 0."""
+    rng = np.random.default_rng(11)
+    lesions, regions = random_subject(rng)
+    regions = regions.copy()
+    regions[regions == 33] = 35
+    regions[regions == 34] = 36
+    table = load_region_table()
+    long = regional_loads(lesions, regions, table, voxel_volume_mm3=1.0, subject="s")
+    summary = summarize_loads(long)
+    assert summary.loc[0, "global_mm3"] == lesions.sum()
+    expected = reference_loads(lesions, np.where(regions > 34, 0, regions), table, 1.0)
+    got = long.set_index("region_id")
+    np.testing.assert_array_equal(got.lesion_mm3, expected.lesion_mm3)
+    np.testing.assert_array_equal(got.lesion_count, expected.lesion_count)
+
+
+def test_lesion_voxels_outside_a_white_matter_map_take_their_parcels_region():
+    from wmhmap.loads import lesions_count_as_white_matter
+
+    rng = np.random.default_rng(5)
+    lesions, parcels = random_subject(rng)
+    white = rng.random(parcels.shape) < 0.6  # a tissue segmentation that misses lesions
+    wm_map = np.where(white, parcels, 0).astype(np.uint8)
+    table = load_region_table()
+    counted = lesions_count_as_white_matter(wm_map, parcels, lesions, table)
+    # every lesion voxel in a parcel region is counted in it, as with whole parcels ...
+    with_wm = regional_loads(lesions, counted, table, voxel_volume_mm3=1.0, subject="s")
+    with_parcels = regional_loads(lesions, parcels, table, voxel_volume_mm3=1.0, subject="s")
+    np.testing.assert_array_equal(with_wm.lesion_mm3, with_parcels.lesion_mm3)
+    # ... and region volumes grow by exactly those voxels, so fractions stay <= 1
+    added = np.bincount(parcels[(lesions > 0) & ~white], minlength=35)[1:35]
+    np.testing.assert_array_equal(
+        with_wm.region_mm3[:-1],
+        np.bincount(wm_map.ravel(), minlength=35)[1:35] + added,
+    )
+    assert (with_wm.lesion_fraction.dropna() <= 1).all()
+
+
 def test_empty_lesion_mask_gives_zero_loads():
     regions = np.ones((3, 3, 3), np.uint8)
     long = loads_of(np.zeros((3, 3, 3), bool), regions)

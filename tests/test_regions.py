@@ -48,5 +48,6 @@ def test_duplicate_jhu_label_is_refused():
 
 def test_unknown_label_in_map_is_named():
     table = load_region_table()
-    with pytest.raises(InputError, match=r"not in the region table.*: 35, 36"):
-        table.check_labels([0, 1, 35, 36], file="x.nii.gz")
+    with pytest.raises(InputError, match=r"not in the region table.*: 37, 40"):
+        table.check_labels([0, 1, 35, 36, 37, 40], file="x.nii.gz")
+    table.check_labels([0, 1, 34, 35, 36])  # 35/36: white matter outside the regions

@@ -26,7 +26,7 @@ def subject(tmp_path):
 
 
 def test_valid_subject_report(subject):
-    report = validate_subject(subject)
+    report = validate_subject(subject, check_brain=False)
     assert report["status"] == "ok"
     assert report["images"]["FLAIR"]["voxel_mm"] == [1.0, 1.0, 3.0]
     assert report["lesion_mask"]["lesion_voxels"] == 9
@@ -38,7 +38,7 @@ def test_empty_mask_is_valid(subject, tmp_path):
     subject["lesion_mask"] = save(
         tmp_path / "empty.nii.gz", np.zeros((20, 20, 10)), np.diag([1, 1, 3, 1]), np.uint8
     )
-    assert validate_subject(subject)["lesion_mask"]["lesion_voxels"] == 0
+    assert validate_subject(subject, check_brain=False)["lesion_mask"]["lesion_voxels"] == 0
 
 
 def test_t1_and_flair_that_do_not_overlap(subject, tmp_path):
@@ -48,7 +48,7 @@ def test_t1_and_flair_that_do_not_overlap(subject, tmp_path):
         tmp_path / "far.nii.gz", np.random.default_rng(2).random((30, 30, 30)), far
     )
     with pytest.raises(InputError, match=r"subject 007.*share only 0%"):
-        validate_subject(subject)
+        validate_subject(subject, check_brain=False)
 
 
 def test_probability_map_as_mask_is_refused(subject, tmp_path):
@@ -56,7 +56,7 @@ def test_probability_map_as_mask_is_refused(subject, tmp_path):
         tmp_path / "prob.nii.gz", np.full((20, 20, 10), 0.3), np.diag([1, 1, 3, 1])
     )
     with pytest.raises(InputError, match="threshold a probability map"):
-        validate_subject(subject)
+        validate_subject(subject, check_brain=False)
 
 
 def test_mask_on_another_grid_is_refused(subject, tmp_path):
@@ -64,4 +64,19 @@ def test_mask_on_another_grid_is_refused(subject, tmp_path):
         tmp_path / "t1grid.nii.gz", np.zeros((30, 30, 30)), None, np.uint8
     )
     with pytest.raises(InputError, match="differs from the FLAIR grid"):
+        validate_subject(subject, check_brain=False)
+
+
+def test_a_scan_without_a_brain_fails_validation_naming_the_file(subject, simulated_subject):
+    """Noise in place of the FLAIR: the report names the subject, the file and the fix."""
+    nib.save(simulated_subject.t1, subject["t1"])
+    rng = np.random.default_rng(3)
+    t1 = simulated_subject.t1  # the noise fills the T1w's field of view
+    noise = save(subject["flair"], rng.normal(100, 10, t1.shape).clip(0), t1.affine)
+    subject.pop("lesion_mask")
+    with pytest.raises(InputError, match="no brain") as error:
         validate_subject(subject)
+    assert "subject 007" in str(error.value) and noise in str(error.value)
+    subject["flair"] = ""
+    report = validate_subject(subject)  # the T1w alone is a brain
+    assert report["status"] == "ok" and report["images"]["T1w"]["brain_ml"] > 1000

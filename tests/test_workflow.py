@@ -71,8 +71,11 @@ def test_every_subject_is_preprocessed_onto_its_flair_grid(results):
 def test_registration_qc_table(results):
     qc = pd.read_csv(results / "group" / "registration_qc.tsv", sep="\t")
     assert qc.subject.tolist() == subjects(results)
-    assert (qc.correlation > 0.7).all() and not qc.flagged.any()
+    t1w = qc.registered == "T1w"
+    assert (qc.correlation[t1w] > 0.7).all() and not qc.flagged.any(), qc.flags
+    assert (qc.brain_dice > 0.95).all() and qc.icv_ml.between(1100, 2200).all()
     assert (qc.regions_found == 34).all()
+    assert all((results / path).is_file() for path in qc.overlay)
 
 
 def test_nnunet_datasets_follow_nnunets_layout(results):

@@ -52,4 +52,4 @@ if ! "$VENV/bin/python" -c "import torchvision" 2>/dev/null; then
         echo "note: torchvision does not import with this torch; wmhmap does not need it (README, 'Installing')"
     fi
 fi
-"$VENV/bin/python" -c "import wmhmap, nnunetv2, ants, snakemake; print('wmhmap', wmhmap.__version__, 'ready')"
+"$VENV/bin/python" -c "import wmhmap, nnunetv2, ants, deepbet, snakemake; print('wmhmap', wmhmap.__version__, 'ready')"

@@ -3,8 +3,8 @@
 These are the ``brain`` features of the classification stage. They are measured on the
 subject's bias-corrected T1w on its own grid (thick-slice FLAIR grids blur tissue):
 
-- **intracranial volume (ICV)**: the atlas brain mask carried onto the T1w by the
-  affine atlas registration;
+- **intracranial volume (ICV)**: the volume of the T1w's brain mask (deepbet: brain
+  tissue and the CSF around it, :mod:`wmhmap.brainmask`);
 - **CSF, GM, WM**: a three-class ANTs Atropos segmentation (k-means initialised, an MRF
   prior of 0.1) inside that mask; a volume is the sum of its class's posterior
   probabilities times the voxel volume, so partial-volume voxels count by their share.
@@ -153,7 +153,7 @@ def hippocampus_volume(
 
 def brain_volumes(
     t1: nib.Nifti1Image,
-    atlas_brain_mask: nib.Nifti1Image,
+    brain_mask: nib.Nifti1Image,
     atlas_to_t1: LinearTransform,
     *,
     atlas_t1: nib.Nifti1Image | None = None,
@@ -161,12 +161,16 @@ def brain_volumes(
 ) -> BrainVolumes:
     """Measure ICV, CSF, GM, WM and hippocampal volumes of one subject.
 
-    ``t1`` is the bias-corrected T1w on its own grid, ``atlas_to_t1`` the affine atlas
-    registration onto it (see the module docstring). Without ``atlas_hippocampus`` (and
-    ``atlas_t1``) the hippocampal volume is NaN.
+    ``t1`` is the bias-corrected T1w on its own grid, ``brain_mask`` its brain mask,
+    ``atlas_to_t1`` the affine atlas registration onto it (see the module docstring).
+    Without ``atlas_hippocampus`` (and ``atlas_t1``) the hippocampal volume is NaN.
     """
-    brain = apply_linear(atlas_brain_mask, t1, [atlas_to_t1], interpolation="mask")
-    mask = np.asarray(brain.dataobj) > 0
+    mask = np.asarray(brain_mask.dataobj) > 0
+    if mask.shape != t1.shape:
+        raise InputError(
+            f"brain mask shape {mask.shape} differs from the T1w's {t1.shape}",
+            fix="use the brain mask of this T1w",
+        )
     voxel = voxel_volume_mm3(t1)
     posteriors = segment_tissues(t1, mask).posteriors
     hippocampus_mm3 = float("nan")

@@ -34,9 +34,11 @@ def _build_atlas(args: argparse.Namespace) -> int:
     labels = load_image(args.labels, role="JHU type II labels", dtype=None)
     merged = build_atlas_labels(labels, table, file=args.labels)
     save_image(merged, args.output)
-    found = sorted(int(v) for v in np.unique(merged.dataobj) if v)
+    present = set(np.unique(merged.dataobj).astype(int).tolist())
+    found = sorted(present & set(table.ids.tolist()))
+    other = " and other white matter (35/36)" if present & {35, 36} else ""
     print(
-        f"wrote {args.output}: {len(found)} regions ({found[0]}..{found[-1]})"
+        f"wrote {args.output}: {len(found)} regions ({found[0]}..{found[-1]}){other}"
         if found
         else f"wrote {args.output}: no region labels found"
     )

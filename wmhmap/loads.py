@@ -1,8 +1,9 @@
 """Regional lesion loads: lesion volume per white-matter region, outside them, and in total.
 
 The regional load of a region is the volume (mm^3) of the lesion voxels that the
-region map puts in that region. Lesion voxels that fall on label 0 (background and
-the atlas's "other" structures) form their own "outside regions" bucket, so the
+region map puts in that region. Lesion voxels that fall on label 0 (background) or on
+the "other" white matter (labels 35/36, :data:`~wmhmap.regions.OTHER`) form their own
+"outside regions" bucket, so the
 regional loads plus that bucket make up the global load.
 
 Everything for one subject is computed in a single pass over the volume: one
@@ -462,6 +463,37 @@ def regional_loads(
     )
 
 
+def lesions_count_as_white_matter(
+    regions: npt.NDArray[np.integer[Any]],
+    parcels: npt.NDArray[np.integer[Any]],
+    lesion_mask: npt.ArrayLike,
+    table: RegionTable,
+) -> npt.NDArray[np.uint8]:
+    """The region map with lesion voxels it leaves outside (0) given their parcel's region.
+
+    White-matter region maps come from a T1w tissue segmentation, where WMH are dark
+    and often land in grey matter or CSF; left as they are, those lesion voxels would
+    drop out of every region. They take the region of the atlas parcel they lie in (when
+    it is one), and count in that region's volume too, so fractions stay within [0, 1].
+    With a whole-parcel region map (``parcels`` equal to ``regions``) nothing changes.
+
+    Examples
+    --------
+    >>> from wmhmap.regions import Region
+    >>> t = RegionTable((Region(1, "left", "a", ()), Region(2, "right", "b", ())))
+    >>> wm = np.array([1, 0, 0, 0, 35])
+    >>> parcels = np.array([1, 2, 2, 35, 1])
+    >>> lesions_count_as_white_matter(wm, parcels, [1, 1, 0, 1, 1], t).tolist()
+    [1, 2, 0, 0, 35]
+    """
+    out = np.array(regions, dtype=np.uint8)
+    lesion = np.asarray(lesion_mask, dtype=bool)
+    parcel = np.asarray(parcels)
+    take = lesion & (out == OUTSIDE) & np.isin(parcel, table.ids)
+    out[take] = parcel[take]
+    return out
+
+
 def regional_loads_from_images(
     lesion_image: nib.Nifti1Image,
     region_image: nib.Nifti1Image,
@@ -576,7 +608,10 @@ def _regional_loads(
 
     # Everything else looks at lesion voxels only.
     lesions = lesion_components(mask)
-    lesion_labels = regions[lesions.voxels].astype(np.intp)
+    # Labels that are no region (the atlas's "other" white matter, 35/36) count as outside.
+    in_table = np.zeros(width, dtype=np.intp)
+    in_table[table.ids] = table.ids
+    lesion_labels = in_table[regions[lesions.voxels].astype(np.intp)]
     overlap = np.bincount(
         lesions.component * width + lesion_labels, minlength=lesions.n_lesions * width
     ).reshape(lesions.n_lesions, width)

@@ -417,6 +417,20 @@ def region_dice(
     )
 
 
+def label_agreement(
+    predicted: npt.ArrayLike, reference: npt.ArrayLike, within: npt.ArrayLike
+) -> float:
+    """Share of the voxels in ``within`` to which both label maps give the same label.
+
+    >>> label_agreement(np.array([1, 2, 3, 0]), np.array([1, 2, 4, 4]), [1, 1, 1, 0])
+    0.6666666666666666
+    """
+    inside = np.asarray(within, dtype=bool)
+    if not inside.any():
+        return float("nan")
+    return float((np.asarray(predicted)[inside] == np.asarray(reference)[inside]).mean())
+
+
 def _fraction_touched(lesions: npt.NDArray[np.bool_], other: npt.NDArray[np.bool_]) -> float:
     """Share of the 26-connected components of ``lesions`` that overlap ``other`` (1 if none)."""
     labels, n_lesions = ndimage.label(lesions, structure=_neighbourhood(lesions.ndim))

@@ -1,10 +1,33 @@
-"""Quality-control figures: label maps and masks over a subject's image."""
+"""Quality control: registration flags with their reasons, and figures of label maps and masks.
+
+A subject's atlas registration is flagged, with the measure named, when
+
+- the atlas brain carried over overlaps the subject's own brain mask poorly
+  (``brain_dice`` below ``min_brain_dice``; good fits of real scans: 0.94-0.96);
+- on a T1w fit, the atlas T1 does not correlate with the subject inside the brain
+  (``correlation`` below ``min_correlation``): good fits 0.22-0.58 on real scans (lower
+  with atrophy), fits 70 mm off 0.01; a brain is nearly symmetric, so a fit turned the
+  wrong way round can still overlap it well, but its intensities do not match;
+- its intracranial volume (the brain mask's volume) is implausible for an adult
+  (outside ``icv_ml``, 900-2,200 mL by default: a mask that kept skull or lost a lobe);
+- a region's volume, as a share of the ICV, is far from the atlas's
+  (``region_volume_ratio``; the smallest and largest ratio of each subject are kept):
+  on 20 real subjects 0.14-0.85 and 1.43-2.03, the smallest in the corpus callosum and
+  fornix of atrophied brains with large ventricles, so only a region that all but
+  vanishes (< 0.1) or swells past 4 x is flagged.
+
+The measures are written by the propagation job; thresholds are applied when the cohort
+table is gathered, so changing one reruns only that table.
+"""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -14,6 +37,154 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from wmhmap.geometry import reorient_to_ras, voxel_sizes
+
+
+@dataclass(frozen=True)
+class QcThresholds:
+    """Where a registration is flagged (config ``qc``)."""
+
+    min_brain_dice: float = 0.90
+    min_correlation: float = 0.1
+    icv_ml: tuple[float, float] = (900.0, 2200.0)
+    region_volume_ratio: tuple[float, float] = (0.1, 4.0)
+
+    @classmethod
+    def from_config(cls, qc: Mapping[str, Any]) -> QcThresholds:
+        low, high = (float(v) for v in qc["icv_ml"])
+        ratio_low, ratio_high = (float(v) for v in qc["region_volume_ratio"])
+        return cls(
+            float(qc["min_brain_dice"]),
+            float(qc["min_correlation"]),
+            (low, high),
+            (ratio_low, ratio_high),
+        )
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One reason to look at a subject's registration."""
+
+    measure: str
+    value: float
+    reason: str
+
+
+def registration_flags(
+    quality: Mapping[str, Any], thresholds: QcThresholds, *, subject: str = ""
+) -> list[Flag]:
+    """The reasons to inspect a registration (empty when it looks right).
+
+    ``quality`` holds ``brain_dice`` and ``icv_ml``, and optionally the smallest and
+    largest region-volume ratios (``region_ratio_min``/``_max`` with the regions in
+    ``region_min``/``region_max``).
+
+    >>> flags = registration_flags({"brain_dice": 0.7, "icv_ml": 2600.0}, QcThresholds())
+    >>> [f.reason for f in flags]  # doctest: +NORMALIZE_WHITESPACE
+    ['atlas fit: brain overlap 0.70 < 0.90',
+     'ICV 2600 mL outside 900-2200 mL (brain mask kept skull or lost brain?)']
+    """
+    t = thresholds
+    flags = []
+    dice = float(quality["brain_dice"])
+    if not dice >= t.min_brain_dice:
+        flags.append(
+            Flag(
+                "brain_dice", dice, f"atlas fit: brain overlap {dice:.2f} < {t.min_brain_dice:.2f}"
+            )
+        )
+    correlation = quality.get("correlation")
+    if correlation is not None and math.isfinite(correlation) and correlation < t.min_correlation:
+        flags.append(
+            Flag(
+                "correlation",
+                float(correlation),
+                f"atlas fit: T1w correlation {correlation:.2f} < {t.min_correlation:.2f}",
+            )
+        )
+    icv = float(quality["icv_ml"])
+    low, high = t.icv_ml
+    if not low <= icv <= high:
+        flags.append(
+            Flag(
+                "icv_ml",
+                icv,
+                f"ICV {icv:.0f} mL outside {low:.0f}-{high:.0f} mL "
+                "(brain mask kept skull or lost brain?)",
+            )
+        )
+    ratio_low, ratio_high = t.region_volume_ratio
+    for key, bound, beyond in (("min", ratio_low, "<"), ("max", ratio_high, ">")):
+        ratio = quality.get(f"region_ratio_{key}")
+        if ratio is None or (isinstance(ratio, float) and math.isnan(ratio)):
+            continue
+        outside = ratio < bound if key == "min" else ratio > bound
+        if outside:
+            flags.append(
+                Flag(
+                    f"region_ratio_{key}",
+                    float(ratio),
+                    f"region {quality.get(f'region_{key}')} volume {ratio:.2f} x the atlas's "
+                    f"(share of ICV) {beyond} {bound:g}",
+                )
+            )
+    return flags
+
+
+def region_volume_ratios(
+    labels: npt.NDArray[np.integer[Any]],
+    icv_voxels: float,
+    atlas_labels: npt.NDArray[np.integer[Any]],
+    atlas_icv_voxels: float,
+    region_ids: npt.NDArray[np.int64],
+) -> npt.NDArray[np.float64]:
+    """Each region's share of the ICV in a subject, over its share in the atlas.
+
+    Both shares are voxel counts over the ICV in voxels of the same image, so voxel
+    sizes cancel. An affine fit scales every whole parcel alike, so compare white-matter
+    region maps (the atlas's labels on its own white matter): a ratio near 0 or far
+    above 1 is a tissue segmentation or fit gone wrong. A region missing from the
+    subject gives 0; one missing from the atlas NaN.
+
+    >>> region_volume_ratios(np.array([1, 1, 2, 0]), 4, np.array([1, 2, 2, 0]), 4,
+    ...                      np.array([1, 2])).tolist()
+    [2.0, 0.5]
+    """
+    width = int(max(region_ids.max(), labels.max(), atlas_labels.max())) + 1
+    subject = np.bincount(labels.ravel(), minlength=width)[region_ids] / icv_voxels
+    atlas = np.bincount(atlas_labels.ravel(), minlength=width)[region_ids] / atlas_icv_voxels
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.where(atlas > 0, subject / atlas, np.nan), dtype=np.float64)
+
+
+def region_volume_extremes(
+    labels: nib.Nifti1Image,
+    brain: nib.Nifti1Image,
+    atlas: Any,
+    region_ids: npt.NDArray[np.int64],
+    *,
+    white_matter_map: bool,
+) -> dict[str, Any]:
+    """The smallest and largest :func:`region_volume_ratios` of a subject's region map
+    and their regions (``region_ratio_min``, ``region_min``, ``region_ratio_max``,
+    ``region_max``), against the atlas's labels (on its white matter when
+    ``white_matter_map``; ``atlas`` is a :class:`wmhmap.atlas.Atlas`)."""
+    atlas_labels = np.asarray(atlas.labels.dataobj).astype(np.int64)
+    if white_matter_map:
+        atlas_labels = np.where(np.asarray(atlas.white_matter.dataobj) > 0, atlas_labels, 0)
+    ratios = region_volume_ratios(
+        np.asarray(labels.dataobj).astype(np.int64),
+        float((np.asarray(brain.dataobj) > 0).sum()),
+        atlas_labels,
+        float((np.asarray(atlas.brain_mask.dataobj) > 0).sum()),
+        region_ids,
+    )
+    low, high = int(np.nanargmin(ratios)), int(np.nanargmax(ratios))
+    return {
+        "region_ratio_min": round(float(ratios[low]), 3),
+        "region_min": int(region_ids[low]),
+        "region_ratio_max": round(float(ratios[high]), 3),
+        "region_max": int(region_ids[high]),
+    }
 
 
 def _label_colours(n: int) -> ListedColormap:
@@ -28,6 +199,22 @@ def _slices(mask: npt.NDArray[np.bool_], axis: int, n: int) -> list[int]:
     if idx.size == 0:
         return [mask.shape[axis] // 2] * n
     return [int(v) for v in np.linspace(idx[0], idx[-1], n + 2)[1:-1].round()]
+
+
+def display_max(
+    data: npt.NDArray[np.floating[Any]], brain: npt.NDArray[np.bool_] | None = None
+) -> float:
+    """The grey level shown as white: the 99.5th percentile inside the brain (when given),
+    else of the non-zero voxels. A clinical scan's scalp, fat or neck can outshine the
+    brain several times; scaled to them, the brain turns dark or, on a scan stored as
+    0-334 with a few bright outliers, to a flat silhouette.
+
+    >>> data = np.r_[np.linspace(0, 300, 1000), np.full(200, 900.0)]
+    >>> round(display_max(data, data < 400)), round(display_max(data))
+    (298, 900)
+    """
+    inside = brain if brain is not None and brain.any() else data > 0
+    return float(np.percentile(data[inside], 99.5)) if inside.any() else 1.0
 
 
 def label_overlay_figure(
@@ -47,7 +234,7 @@ def label_overlay_figure(
     lab = np.asarray(reorient_to_ras(labels).dataobj).astype(np.int32)
     data = np.asarray(img.dataobj, dtype=np.float32)
     line = None if outline is None else np.asarray(reorient_to_ras(outline).dataobj) > 0
-    vmax = float(np.percentile(data[data > 0], 99)) if (data > 0).any() else 1.0
+    vmax = display_max(data, line)
     sx, sy, sz = voxel_sizes(img)
     cmap = _label_colours(max(int(lab.max()), 1))
     fig = Figure(figsize=(3.0 * (n_axial + 2), 3.4))

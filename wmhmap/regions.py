@@ -18,7 +18,15 @@ import numpy.typing as npt
 from wmhmap.errors import InputError
 
 OUTSIDE = 0
-"""Label of everything that is not one of the regions (background and "other")."""
+"""Label of everything that is not one of the regions (background)."""
+
+OTHER_LEFT = 35
+"""Left white matter outside the regions (the refined atlas's label 35): white matter
+on an atlas structure that no region lists (brainstem tracts, cerebellum, deep grey
+nuclei, hippocampus ...). Like :data:`OUTSIDE`, it counts as outside the regions."""
+OTHER_RIGHT = 36
+"""Right white matter outside the regions (the refined atlas's label 36)."""
+OTHER = (OTHER_LEFT, OTHER_RIGHT)
 
 
 @dataclass(frozen=True)
@@ -97,14 +105,16 @@ class RegionTable:
         return lut
 
     def check_labels(self, labels: Iterable[int], *, file: str | Path | None = None) -> None:
-        """Raise :class:`InputError` if ``labels`` holds values that are not region ids."""
-        known = set(self.ids.tolist()) | {OUTSIDE}
+        """Raise :class:`InputError` if ``labels`` holds values that are not region ids
+        (or :data:`OUTSIDE` and the :data:`OTHER` labels)."""
+        known = set(self.ids.tolist()) | {OUTSIDE} | (set(OTHER) - set(self.ids.tolist()))
         unknown = sorted(set(int(v) for v in labels) - known)
         if unknown:
             shown = ", ".join(str(u) for u in unknown[:10])
             raise InputError(
                 f"label map holds {len(unknown)} value(s) that are not in the region table "
-                f"(ids 1..{self.max_id}): {shown}",
+                f"(ids 1..{self.max_id}, {OTHER_LEFT}/{OTHER_RIGHT} for other white "
+                f"matter): {shown}",
                 file=file,
                 fix="use a label map of the merged 34-region atlas (wmhmap build-atlas "
                 "turns a JHU type II map into one) or extend the region table",

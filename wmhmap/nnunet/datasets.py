@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from wmhmap.errors import InputError
 from wmhmap.imageio import like, load_image, same_grid
+from wmhmap.regions import OTHER, OTHER_LEFT, OTHER_RIGHT
 
 INPUT_MODES = ("single_channel", "multichannel")
 MODALITY_ORDER = ("FLAIR", "T1w")
@@ -109,15 +110,32 @@ def lesion_labels(label_arrays: Sequence[npt.NDArray[np.generic]]) -> dict[str, 
     return labels
 
 
-def region_labels(region_ids: Sequence[int]) -> dict[str, int]:
-    """Labels of the region dataset: background plus ``region_01`` ... (consecutive ids)."""
+def region_labels(
+    region_ids: Sequence[int], label_arrays: Sequence[npt.NDArray[np.generic]] = ()
+) -> dict[str, int]:
+    """Labels of the region dataset: background plus ``region_01`` ... (consecutive ids),
+    and the "other white matter" labels 35/36 when a training map holds them.
+
+    >>> list(region_labels(range(1, 35), [np.array([0, 1, 36])]))[-3:]
+    ['region_34', 'other_left', 'other_right']
+    """
     ids = sorted(int(i) for i in region_ids)
     if ids != list(range(1, len(ids) + 1)):
         raise InputError(
             f"region ids must run 1..N without gaps for nnU-Net, got {ids[:5]}...",
             fix="renumber the region table",
         )
-    return {"background": 0, **{f"region_{i:02d}": i for i in ids}}
+    labels = {"background": 0, **{f"region_{i:02d}": i for i in ids}}
+    present = set().union(*(np.unique(a).astype(int).tolist() for a in label_arrays))
+    if present & set(OTHER) and ids[-1] < OTHER_LEFT:
+        if ids[-1] != OTHER_LEFT - 1:
+            raise InputError(
+                f"maps with the other white-matter labels {OTHER} need region ids 1..34, "
+                f"got 1..{ids[-1]}",
+                fix="use the 34-region table, or region maps without labels 35/36",
+            )
+        labels.update(other_left=OTHER_LEFT, other_right=OTHER_RIGHT)
+    return labels
 
 
 def _checked_label(case: Case, allowed: set[int]) -> nib.Nifti1Image:

@@ -24,13 +24,13 @@ rule build_jhu_atlas:
 
 
 rule propagate_atlas_labels:
-    """Register the atlas T1 to the subject (affine, MI) and carry its labels over."""
+    """Register the atlas T1 to the subject's brain (affine, MI) and carry its labels over."""
     input:
         unpack(propagation_inputs),
         table=config["atlas"]["region_table"],
     output:
         labels=bids(subject="{subject}", space=GRID, desc="atlas", suffix="dseg"),
-        brain=bids(subject="{subject}", space=GRID, desc="brain", suffix="mask"),
+        parcels=bids(subject="{subject}", space=GRID, desc="parcels", suffix="dseg"),
         white_matter=bids(
             subject="{subject}", space=GRID, label="WM", desc="atlas", suffix="mask"
         ),
@@ -65,14 +65,16 @@ rule propagate_atlas_labels:
         "../envs/imaging.yaml"
     threads: 1
     params:
-        registration=config["registration"],
+        affine=config["registration"]["affine"],
+        wm_restricted=config["registration"]["wm_restricted"],
+        region_map=config["atlas"]["region_map"],
         reproducible=config["registration"]["reproducible"],
     script:
         "../scripts/propagate_atlas_labels.py"
 
 
 rule collect_registration_qc:
-    """Gather every subject's atlas-registration quality into one table."""
+    """Gather every subject's registration quality into one table and flag, with reasons."""
     input:
         tables=validated(
             datatype="qc",
@@ -83,10 +85,17 @@ rule collect_registration_qc:
         ),
         failed=FAILED_SUBJECTS,  # which subjects the table takes
     output:
-        f"{RESULTS}/group/registration_qc.tsv",
+        report(
+            f"{RESULTS}/group/registration_qc.tsv",
+            caption="../report/registration_qc.rst",
+            category="Quality control",
+            subcategory="Atlas propagation",
+        ),
     log:
         log_path("collect_registration_qc"),
     conda:
         "../envs/imaging.yaml"
+    params:
+        qc=config["qc"],
     script:
-        "../scripts/concat_tables.py"
+        "../scripts/collect_registration_qc.py"

@@ -275,6 +275,18 @@ def n4_image(subject, modality):
     return bids(subject=subject, desc="n4", suffix=modality)
 
 
+def native_brain_mask(subject, modality, extension=".nii.gz"):
+    """A scan's brain mask (deepbet) on its own grid; the reference modality's is the
+    analysis grid's (:func:`brain_mask`)."""
+    return bids(
+        subject=subject,
+        space=modality,
+        desc="brain",
+        suffix="mask",
+        extension=extension,
+    )
+
+
 def t1w_to_flair_xfm(subject):
     return bids(
         subject=subject,
@@ -301,7 +313,9 @@ def propagation_inputs(wildcards):
     s = checked_visit(wildcards)
     files = {
         "native": n4_image(s, registration_modality(s)),
+        "native_brain": native_brain_mask(s, registration_modality(s)),
         "reference": n4_image(s, reference_modality(s)),
+        "reference_brain": brain_mask(s),
         **atlas_files(),
     }
     if len(subject_modalities(s)) == 2:
@@ -363,9 +377,9 @@ def brain_volume_inputs(wildcards):
     atlas = atlas_files()
     files = {
         "native": n4_image(s, registration_modality(s)),
+        "native_brain": native_brain_mask(s, registration_modality(s)),
         "xfm": atlas_xfm(s),
         "atlas_t1": atlas["atlas_t1"],
-        "atlas_brain_mask": atlas["atlas_brain_mask"],
     }
     if registration_modality(s) != reference_modality(s):
         files["t1w_to_flair"] = t1w_to_flair_xfm(s)
@@ -401,8 +415,8 @@ def atlas_labels(subject):
 
 
 def brain_mask(subject):
-    """The brain mask propagated from the atlas, on the analysis grid."""
-    return bids(subject=subject, space=GRID, desc="brain", suffix="mask")
+    """The brain mask on the analysis grid: deepbet's, of the reference modality's scan."""
+    return native_brain_mask(subject, reference_modality(subject))
 
 
 def preprocessed_images():

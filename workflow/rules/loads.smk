@@ -6,6 +6,7 @@ rule compute_regional_loads:
     input:
         lesions=on_grid(desc="wmh", suffix="mask"),
         regions=loads_region_map,
+        parcels=on_grid(desc="parcels", suffix="dseg"),
         brain=on_grid(desc="brain", suffix="mask"),
         table=config["atlas"]["region_table"],
     output:

@@ -1,4 +1,4 @@
-# Preprocessing: input checks, RAS + N4, rigid T1w -> FLAIR, intensity normalisation.
+# Preprocessing: input checks, RAS + brain extraction + N4, rigid T1w -> FLAIR, normalisation.
 
 
 rule validate_subject_inputs:
@@ -46,12 +46,14 @@ checkpoint collect_input_validation:
 
 
 rule correct_bias_n4:
-    """Reorient a scan to RAS and correct its bias field with N4."""
+    """Reorient a scan to RAS, extract its brain (deepbet) and correct its bias field (N4)."""
     input:
         image=raw_image,
         validation=validation_report,
     output:
         image=bids(subject="{subject}", desc="n4", suffix="{modality}"),
+        brain=native_brain_mask("{subject}", "{modality}"),
+        brain_json=native_brain_mask("{subject}", "{modality}", ".json"),
     log:
         log_path("correct_bias_n4", subject="{subject}", modality="{modality}"),
     benchmark:

@@ -5,21 +5,52 @@ def main(log):
     import nibabel as nib
     import numpy as np
 
-    from wmhmap.imageio import voxel_volume_mm3
-    from wmhmap.loads import regional_loads_from_files, summarize_loads, write_loads_tsv
+    from wmhmap.imageio import load_image, voxel_volume_mm3
+    from wmhmap.loads import (
+        check_same_grid,
+        lesions_count_as_white_matter,
+        regional_loads_from_images,
+        summarize_loads,
+        write_loads_tsv,
+    )
     from wmhmap.paths import wildcards_key
     from wmhmap.regions import load_region_table
 
+    i = snakemake.input
     subject = wildcards_key(snakemake.wildcards)
-    brain = nib.load(snakemake.input.brain)
-    # Intracranial volume: the atlas brain outline carried to the subject (tissue + CSF).
+    table = load_region_table(i.table)
+    brain = nib.load(i.brain)
+    # Intracranial volume: the brain mask (deepbet: tissue and the CSF around it).
     icv = float((np.asarray(brain.dataobj) > 0).sum()) * voxel_volume_mm3(brain)
-    loads = regional_loads_from_files(
-        snakemake.input.lesions,
-        snakemake.input.regions,
-        load_region_table(snakemake.input.table),
+    lesions = load_image(
+        i.lesions, subject=subject, role="lesion mask", dtype=None, allow_constant=True
+    )
+    regions = load_image(i.regions, subject=subject, role="region map", dtype=None)
+    parcels = load_image(i.parcels, subject=subject, role="atlas parcels", dtype=None)
+    for image, what, file in ((lesions, "lesion mask", i.lesions), (parcels, "parcels", i.parcels)):
+        check_same_grid(
+            image,
+            regions,
+            what=what,
+            reference_what="region map",
+            image_file=file,
+            reference_file=i.regions,
+            subject=subject,
+        )
+    counted = lesions_count_as_white_matter(
+        np.asarray(regions.dataobj),
+        np.asarray(parcels.dataobj),
+        np.asarray(lesions.dataobj) > 0,
+        table,
+    )
+    loads = regional_loads_from_images(
+        lesions,
+        nib.Nifti1Image(counted, regions.affine, regions.header),
+        table,
         subject=subject,
         icv_mm3=icv,
+        lesion_file=i.lesions,
+        region_file=i.regions,
     )
     write_loads_tsv(loads, snakemake.output.long)
     summaries = summarize_loads(loads, icv_mm3=icv)

@@ -5,10 +5,10 @@ def main(log):
     import json
     from pathlib import Path
 
-    from wmhmap.geometry import orientation_code, reorient_to_ras
-    from wmhmap.imageio import load_image, save_image
+    from wmhmap.geometry import orientation_code
+    from wmhmap.imageio import atomic_open, load_image, save_image
     from wmhmap.paths import wildcards_key
-    from wmhmap.preprocess import N4Settings, correct_bias_n4
+    from wmhmap.preprocess import N4Settings, prepare_scan
     from wmhmap.validation import require_valid
 
     require_valid(json.loads(Path(snakemake.input.validation).read_text()))
@@ -21,8 +21,30 @@ def main(log):
         iterations=tuple(p["iterations"]),
         spline_distance_mm=p["spline_distance_mm"],
     )
-    corrected, _ = correct_bias_n4(reorient_to_ras(raw), settings=settings)
-    save_image(corrected, snakemake.output.image)
+    scan = prepare_scan(
+        raw, settings, threads=snakemake.threads, subject=subject, file=snakemake.input.image
+    )
+    save_image(scan.brain, snakemake.output.brain)
+    with atomic_open(snakemake.output.brain_json) as fh:
+        json.dump(
+            {
+                "Type": "Brain",
+                "Sources": [f"bids:raw:{Path(snakemake.input.image).name}"],
+                "Method": "deepbet (Fisch et al. 2024), CPU, threshold 0.5",
+                "Volume_mL": round(scan.brain_ml, 1),
+                "ContrastKeptByN4": round(scan.contrast_kept, 3),
+            },
+            fh,
+            indent=2,
+        )
+    save_image(scan.image, snakemake.output.image)
+    log.info(
+        "%s %s: brain %.0f mL, N4 kept %.0f %% of the intensity spread",
+        subject,
+        modality,
+        scan.brain_ml,
+        100 * scan.contrast_kept,
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def main(log):
             atlas_to_t1 = LinearTransform.read(i.t1w_to_flair).inverse().then(atlas_to_t1)
         volumes = brain_volumes(
             load_image(i.native, subject=subject, role="T1w"),
-            load_image(i.atlas_brain_mask, role="atlas brain mask", dtype=None),
+            load_image(i.native_brain, subject=subject, role="T1w brain mask", dtype=None),
             atlas_to_t1,
             atlas_t1=load_image(i.atlas_t1, role="atlas T1"),
             atlas_hippocampus=(

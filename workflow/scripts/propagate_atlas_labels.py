@@ -1,7 +1,17 @@
 import sys
 
 
+def overlay_name(path):
+    """The figure's path from the results folder (``sub-.../figures/...png``)."""
+    from pathlib import Path
+
+    parts = Path(path).parts
+    first = next(k for k, part in enumerate(parts) if part.startswith("sub-"))
+    return "/".join(parts[first:])
+
+
 def main(log):
+
     import nibabel as nib
     import numpy as np
     import pandas as pd
@@ -10,12 +20,11 @@ def main(log):
     from wmhmap.imageio import atomic_open, atomic_path, load_image, save_image, voxel_volume_mm3
     from wmhmap.paths import wildcards_key
     from wmhmap.preprocess import LinearRegistrationSettings, LinearTransform
-    from wmhmap.qc import label_overlay_figure
+    from wmhmap.qc import label_overlay_figure, region_volume_extremes
     from wmhmap.regions import load_region_table
 
-    i, o = snakemake.input, snakemake.output
+    i, o, p = snakemake.input, snakemake.output, snakemake.params
     subject = wildcards_key(snakemake.wildcards)
-    cfg = snakemake.params.registration
     table = load_region_table(i.table)
     atlas = Atlas(
         t1=load_image(i.atlas_t1, role="atlas T1"),
@@ -25,16 +34,26 @@ def main(log):
     )
     table.check_labels(np.unique(atlas.labels.dataobj), file=i.atlas_labels)
     settings = PropagationSettings(
-        registration=LinearRegistrationSettings.from_config(cfg["affine"]),
-        wm_restricted=cfg["wm_restricted"],
+        registration=LinearRegistrationSettings.from_config(p.affine),
+        wm_restricted=p.wm_restricted,
+        region_map=p.region_map,
     )
     native = nib.load(i.native)
     reference = nib.load(i.reference)
+    modality = snakemake.wildcards.space if "t1w_to_flair" not in i.keys() else "T1w"
     to_reference = LinearTransform.read(i.t1w_to_flair) if "t1w_to_flair" in i.keys() else None
-    result = propagate_atlas(atlas, native, reference, to_reference, settings)
+    result = propagate_atlas(
+        atlas,
+        native,
+        reference,
+        nib.load(i.native_brain),
+        to_reference,
+        settings,
+        modality=modality,
+    )
 
     save_image(result.labels, o.labels)
-    save_image(result.brain_mask, o.brain)
+    save_image(result.parcels, o.parcels)
     save_image(result.white_matter, o.white_matter)
     # stored from the analysis grid (its space names the file), as the labels were carried
     to_atlas = result.atlas_to_subject
@@ -42,36 +61,37 @@ def main(log):
         to_atlas = to_reference.then(to_atlas)
     with atomic_path(o.xfm) as tmp:
         to_atlas.write(tmp)
+
+    brain = nib.load(i.reference_brain)
+    brain_voxels = float((np.asarray(brain.dataobj) > 0).sum())
     q = result.quality
     row = {
         "subject": subject,
+        "registered": modality,
+        "brain_dice": round(q["brain_dice"], 4),
         "correlation": round(q["correlation"], 4),
         "mattes_mi": round(q["mattes_mi"], 4),
         "atlas_scale": round(q["atlas_scale"], 4),
-        "brain_ml": round(
-            float((np.asarray(result.brain_mask.dataobj) > 0).sum())
-            * voxel_volume_mm3(reference)
-            / 1000,
-            2,
+        "rotation_search": q["rotation_search"],
+        "icv_ml": round(brain_voxels * voxel_volume_mm3(brain) / 1000, 1),
+        "regions_found": len(np.intersect1d(np.unique(result.labels.dataobj), table.ids)),
+        # region volumes as shares of the ICV against the atlas's
+        **region_volume_extremes(
+            result.labels,
+            brain,
+            atlas,
+            table.ids,
+            white_matter_map=settings.region_map == "white_matter",
         ),
-        "regions_found": len(np.setdiff1d(np.unique(result.labels.dataobj), [0])),
-        "flagged": bool(q["correlation"] < cfg["min_correlation"]),
+        "overlay": overlay_name(o.figure),
     }
     with atomic_open(o.qc) as fh:
-        pd.DataFrame([row]).to_csv(fh, sep="\t", index=False)
-    if row["flagged"]:
-        log.warning(
-            "atlas fit of %s correlates %.2f < %.2f: inspect %s",
-            subject,
-            row["correlation"],
-            cfg["min_correlation"],
-            o.figure,
-        )
+        pd.DataFrame([row]).to_csv(fh, sep="\t", index=False, na_rep="n/a")
     fig = label_overlay_figure(
         reference,
         result.labels,
-        result.brain_mask,
-        title=f"sub-{subject}: atlas regions (corr {row['correlation']:.2f})",
+        brain,
+        title=f"sub-{subject}: atlas regions ({modality} fit, brain overlap {q['brain_dice']:.2f})",
     )
     with atomic_path(o.figure) as tmp:
         fig.savefig(tmp, dpi=90)

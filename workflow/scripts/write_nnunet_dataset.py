@@ -36,7 +36,10 @@ def main(log):
             "silver": "White matter hyperintensities (1) from STAPLE of classic masks (silver)",
         }[stage]
     else:
-        labels = region_labels(load_region_table().ids.tolist())
+        labels = region_labels(
+            load_region_table().ids.tolist(),
+            [np.asarray(nib.load(s.label).dataobj) for s in subjects],
+        )
         description = "34 white-matter regions propagated from the atlas"
     dataset = write_raw_dataset(
         Path(snakemake.output[0]),

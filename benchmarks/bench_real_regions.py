@@ -1,0 +1,262 @@
+"""Preprocessing and atlas propagation on real scans, against the study's own region maps.
+
+Run: ``.venv/bin/python benchmarks/bench_real_regions.py [--subjects 0 50 104] [--jobs 1]``
+(``WMHMAP_REAL_SCANS_DIR`` and ``WMHMAP_JHU_ATLAS_DIR`` point at ``../shared/data``;
+their defaults are those folders.)
+
+For each of the 20 MICCAI 2017 WMH-challenge training subjects (three scanners; T1 on
+the FLAIR grid, about 1 x 1 x 3 mm, skull and neck as acquired) it runs the workflow's
+own steps, one thread: reorientation, brain extraction, N4 (``prepare_scan``), the
+JHU atlas build (``build_atlas_labels``) and its propagation (``propagate_atlas``, the
+config's settings), then compares the region map with ``regions_study.nii.gz``, the map
+the study's authors made for that subject, inside their white matter (labels 1-36):
+
+- ``agreement``: share of their white-matter voxels to which our map gives their label;
+- ``parcels``: the same for our whole-parcel map (the registration alone);
+- ``dice``: mean Dice of our map against theirs over the 34 regions;
+- ``icv_ml``, ``brain_dice`` (the QC's fit measure), ``flags`` and seconds.
+
+Then the expert WMH masks (``wmh.nii.gz``, label 1) counted in our regions (lesion
+voxels counted as white matter, as the loads do) and in the study's, with the loads
+code of the workflow: per-region Pearson r over subjects, and the total load in the 34
+regions as a ratio of the study's; also restricted to the lesion voxels the study's map
+puts in white matter (its tissue segmentation leaves 6-58 % of the lesions out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+CHALLENGE = "wmh_challenge_train"
+
+
+def data_dirs() -> tuple[Path, Path]:
+    scans = Path(os.environ.get("WMHMAP_REAL_SCANS_DIR", SHARED / "real_scans")) / CHALLENGE
+    jhu = Path(os.environ.get("WMHMAP_JHU_ATLAS_DIR", SHARED / "jhu_eve_atlas"))
+    return scans, jhu
+
+
+def load_jhu_atlas(jhu: Path):  # type: ignore[no-untyped-def]
+    """The 34-region JHU atlas as the workflow's build_jhu_atlas rule makes it."""
+    import nibabel as nib
+
+    from wmhmap.atlas import Atlas, build_atlas_labels
+    from wmhmap.imageio import like
+    from wmhmap.regions import load_region_table
+
+    t1 = nib.load(jhu / "JHU_MNI_SS_T1_brain.nii.gz")
+    t1 = nib.Nifti1Image(t1.get_fdata(dtype=np.float32), t1.affine)
+    labels = build_atlas_labels(
+        nib.load(jhu / "JHU_MNI_SS_WMPM_Type-II.nii.gz"), load_region_table()
+    )
+    brain = np.asarray(nib.load(jhu / "JHU_MNI_SS_T1_mask.nii.gz").dataobj) > 0
+    tissue = np.asarray(nib.load(jhu / "JHU_MNI_SS_T1_Tissue_Classes.nii.gz").dataobj)
+    return Atlas(
+        t1=t1,
+        labels=labels,
+        brain_mask=like(brain, t1, np.uint8),
+        white_matter=like(tissue == 3, t1, np.uint8),
+    )
+
+
+def run_subject(subject: str, overrides: dict | None = None) -> dict:
+    """Preprocess and propagate one subject; score its maps and loads against the study's."""
+    import nibabel as nib
+    import yaml
+
+    from wmhmap.atlas import PropagationSettings, propagate_atlas
+    from wmhmap.geometry import reorient_to_ras
+    from wmhmap.loads import lesions_count_as_white_matter, regional_loads
+    from wmhmap.metrics import label_agreement, region_dice
+    from wmhmap.preprocess import N4Settings, prepare_scan
+    from wmhmap.qc import QcThresholds, region_volume_extremes, registration_flags
+    from wmhmap.regions import load_region_table
+
+    scans, jhu = data_dirs()
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for key, value in (overrides or {}).items():
+        section, name = key.split(".")
+        config[section][name] = value
+    table = load_region_table()
+    atlas = load_jhu_atlas(jhu)
+    folder = scans / subject
+    start = time.perf_counter()
+    n4 = config["preprocess"]["n4"]
+    scan = prepare_scan(
+        nib.load(folder / "T1.nii.gz"),
+        N4Settings(n4["shrink_mm"], tuple(n4["iterations"]), 1e-6, n4["spline_distance_mm"]),
+        subject=subject,
+    )
+    propagation_settings = PropagationSettings.from_config(config)
+    qc_settings = QcThresholds.from_config(config["qc"])
+    result = propagate_atlas(atlas, scan.image, scan.image, scan.brain, None, propagation_settings)
+    seconds = time.perf_counter() - start
+
+    ours = np.asarray(result.labels.dataobj).astype(np.int64)
+    parcels = np.asarray(result.parcels.dataobj).astype(np.int64)
+    theirs = np.asarray(reorient_to_ras(nib.load(folder / "regions_study.nii.gz")).dataobj)
+    theirs = theirs.astype(np.int64)
+    expert = np.asarray(reorient_to_ras(nib.load(folder / "wmh.nii.gz")).dataobj) == 1
+    voxel_mm3 = float(np.prod(scan.image.header.get_zooms()[:3]))
+    study_wm = theirs > 0
+    extremes = region_volume_extremes(
+        result.labels,
+        scan.brain,
+        atlas,
+        table.ids,
+        white_matter_map=propagation_settings.region_map == "white_matter",
+    )
+    flags = registration_flags(
+        {**result.quality, "icv_ml": scan.brain_ml, **extremes}, qc_settings, subject=subject
+    )
+
+    def loads(regions: np.ndarray, mask: np.ndarray) -> list[float]:
+        long = regional_loads(mask, regions, table, voxel_volume_mm3=voxel_mm3, subject=subject)
+        return long.lesion_mm3.to_numpy()[:-1].tolist()  # the 34 regions, no outside row
+
+    counted = lesions_count_as_white_matter(ours, parcels, expert, table)
+    return {
+        "subject": subject,
+        "agreement": label_agreement(ours, theirs, study_wm),
+        "parcels": label_agreement(parcels, theirs, study_wm),
+        "dice": float(region_dice(ours, theirs, table).dice.mean()),
+        "icv_ml": scan.brain_ml,
+        "brain_dice": result.quality["brain_dice"],
+        "correlation": result.quality["correlation"],
+        "rotation_search": result.quality["rotation_search"],
+        **extremes,
+        "flags": "; ".join(f.reason for f in flags) or "-",
+        "seconds": seconds,
+        "loads_ours": loads(counted, expert),
+        "loads_study": loads(theirs, expert),
+        "loads_ours_in_study_wm": loads(counted, expert & study_wm),
+    }
+
+
+FLAIR_SCANS = ("lesion_flair/isbi01", "lesion_flair/isbi02", "lesion_flair/lesjak07")
+"""Real FLAIRs registered without a T1w: ISBI raw (skull, neck, 0.8 x 0.8 x 4.4 and
+2.2 mm slices) and a skull-stripped MNI FLAIR."""
+
+
+def run_flair(scan: str) -> dict:
+    """A FLAIR-only subject: preprocessing, propagation and QC flags (no reference map)."""
+    import nibabel as nib
+    import yaml
+
+    from wmhmap.atlas import PropagationSettings, propagate_atlas
+    from wmhmap.preprocess import prepare_scan
+    from wmhmap.qc import QcThresholds, registration_flags
+
+    scans, jhu = data_dirs()
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    start = time.perf_counter()
+    path = scans.parent / scan / "FLAIR.nii.gz"
+    prepared = prepare_scan(nib.load(path), subject=scan, file=path)
+    result = propagate_atlas(
+        load_jhu_atlas(jhu),
+        prepared.image,
+        prepared.image,
+        prepared.brain,
+        None,
+        PropagationSettings.from_config(config),
+        modality="FLAIR",
+    )
+    flags = registration_flags(
+        {**result.quality, "icv_ml": prepared.brain_ml}, QcThresholds.from_config(config["qc"])
+    )
+    return {
+        "scan": scan,
+        "icv_ml": prepared.brain_ml,
+        "contrast_kept": prepared.contrast_kept,
+        "brain_dice": result.quality["brain_dice"],
+        "flags": "; ".join(f.reason for f in flags) or "-",
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def pearson_by_region(ours: np.ndarray, theirs: np.ndarray) -> list[float]:
+    """Pearson r over subjects of each region's load (regions with loads in both)."""
+    r = []
+    for k in range(ours.shape[1]):
+        if ours[:, k].std() > 0 and theirs[:, k].std() > 0:
+            r.append(float(np.corrcoef(ours[:, k], theirs[:, k])[0, 1]))
+    return r
+
+
+def summarize(rows: list[dict]) -> dict:
+    ours = np.array([r["loads_ours"] for r in rows])
+    study = np.array([r["loads_study"] for r in rows])
+    in_wm = np.array([r["loads_ours_in_study_wm"] for r in rows])
+    return {
+        "subjects": len(rows),
+        "agreement_median": statistics.median(r["agreement"] for r in rows),
+        "agreement_min": min(r["agreement"] for r in rows),
+        "parcels_median": statistics.median(r["parcels"] for r in rows),
+        "dice_median": statistics.median(r["dice"] for r in rows),
+        "below_070_unflagged": [
+            r["subject"] for r in rows if r["agreement"] < 0.70 and r["flags"] == "-"
+        ],
+        "icv_ml_range": (min(r["icv_ml"] for r in rows), max(r["icv_ml"] for r in rows)),
+        "seconds_median": statistics.median(r["seconds"] for r in rows),
+        "load_r_median": statistics.median(pearson_by_region(ours, study)),
+        "total_load_ratio": float(ours.sum() / study.sum()),
+        "load_r_median_in_study_wm": statistics.median(pearson_by_region(in_wm, study)),
+        "total_load_ratio_in_study_wm": float(in_wm.sum() / study.sum()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subjects", nargs="*", help="default: all 20")
+    parser.add_argument("--jobs", type=int, default=1, help="subjects side by side")
+    parser.add_argument("--json", type=Path, help="write every row and the summary here")
+    args = parser.parse_args()
+    os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
+    scans, _ = data_dirs()
+    if not scans.is_dir():
+        sys.exit(f"no real scans at {scans}: set WMHMAP_REAL_SCANS_DIR")
+    subjects = args.subjects or sorted((p.name for p in scans.iterdir()), key=int)
+    with ProcessPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(run_subject, subjects))
+        flair_rows = list(pool.map(run_flair, FLAIR_SCANS))
+    print(
+        "subject  agreement  parcels  dice   ICV mL  brain_dice  corr   "
+        "region ratio min-max  s     flags"
+    )
+    for r in rows:
+        print(
+            f"{r['subject']:>7}  {r['agreement']:9.3f}  {r['parcels']:7.3f}  {r['dice']:.3f}"
+            f"  {r['icv_ml']:6.0f}  {r['brain_dice']:10.3f}  {r['correlation']:5.2f}"
+            f"  {r['region_ratio_min']:5.2f} ({r['region_min']:2d})-"
+            f"{r['region_ratio_max']:4.2f} ({r['region_max']:2d})"
+            f"  {r['seconds']:4.1f}  {r['flags']}"
+        )
+    summary = summarize(rows)
+    for key, value in summary.items():
+        print(f"{key}: {value}")
+    print("\nFLAIR-only (no T1w)       ICV mL  N4 kept  brain_dice  s     flags")
+    for r in flair_rows:
+        print(
+            f"{r['scan']:<24}  {r['icv_ml']:6.0f}  {r['contrast_kept']:7.2f}"
+            f"  {r['brain_dice']:10.3f}  {r['seconds']:4.1f}  {r['flags']}"
+        )
+    if args.json:
+        args.json.write_text(
+            json.dumps({"rows": rows, "summary": summary, "flair": flair_rows}, indent=1)
+        )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    main()

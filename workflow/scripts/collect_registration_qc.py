@@ -1,0 +1,31 @@
+import sys
+
+
+def main(log):
+    import pandas as pd
+
+    from wmhmap.imageio import atomic_open
+    from wmhmap.qc import QcThresholds, registration_flags
+
+    thresholds = QcThresholds.from_config(snakemake.params.qc)
+    tables = [pd.read_csv(path, sep="\t", na_values="n/a") for path in snakemake.input.tables]
+    qc = pd.concat(tables, ignore_index=True)
+    reasons = []
+    for row in qc.to_dict("records"):
+        flags = registration_flags(row, thresholds, subject=str(row["subject"]))
+        reasons.append("; ".join(f.reason for f in flags))
+        for flag in flags:
+            log.warning("sub-%s: %s: inspect %s", row["subject"], flag.reason, row["overlay"])
+    qc["flagged"] = [bool(r) for r in reasons]
+    qc["flags"] = reasons
+    log.info("%d of %d subjects flagged", int(qc.flagged.sum()), len(qc))
+    with atomic_open(snakemake.output[0]) as fh:
+        qc.to_csv(fh, sep="\t", index=False, na_rep="n/a")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

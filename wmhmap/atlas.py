@@ -173,7 +173,8 @@ def registration_quality(
     real T1w scans of three scanners, 0.97-0.98 on the demo. ``correlation`` of the
     atlas T1 with the subject inside the brain is only meaningful on a T1w (NaN
     otherwise); it falls with atrophy (0.22 for a good fit of a brain with large
-    ventricles), so it is reported, not used to flag. ``mattes_mi`` is ANTs' mutual
+    ventricles), so only a value near 0 (a fit 70 mm off: 0.01) is flagged
+    (:mod:`wmhmap.qc`). ``mattes_mi`` is ANTs' mutual
     information (more negative: more shared information).
     """
     ants = load_ants()

@@ -164,9 +164,10 @@ class LinearTransform:
 def foreground_mask(img: nib.Nifti1Image) -> nib.Nifti1Image:
     """Head (foreground) mask: above the mean intensity, closed, holes filled, largest piece.
 
-    N4 runs within it: about 4x faster than on the whole field of view, and the
-    air around the head, which carries no bias information, is left out. (The same
-    recipe as ``ants.get_mask``, in a tenth of its time.)
+    :func:`correct_bias_n4` runs within it when given no mask (the workflow gives the
+    brain mask, :func:`prepare_scan`): about 4x faster than on the whole field of view,
+    and the air around the head, which carries no bias information, is left out. (The
+    same recipe as ``ants.get_mask``, in a tenth of its time.)
     """
     data = np.asarray(img.dataobj, dtype=np.float32)
     mask = ndi.binary_closing(data > data.mean(), iterations=2)

@@ -131,8 +131,9 @@ def test_each_subject_chain_is_one_grouped_job(slurm_run):
         ), subject
     preprocess = [j for j in jobs if ran(j)[0] == PREPROCESS_RULES]
     # the widest step of a subject's chain: the brain-volume registration (2 threads in
-    # the profile) beside the two one-thread normalisations, which need its inputs too
-    assert {j["cpus"] for j in preprocess} == {"4"}
+    # the profile) beside three one-thread jobs that no longer wait for the atlas (the
+    # brain mask comes with N4): the two normalisations and the reference mask
+    assert {j["cpus"] for j in preprocess} == {"5"}
 
 
 def test_results_match_the_local_run(slurm_run, results):

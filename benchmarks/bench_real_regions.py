@@ -51,29 +51,33 @@ def load_jhu_atlas(jhu: Path):  # type: ignore[no-untyped-def]
     """The 34-region JHU atlas as the workflow's build_jhu_atlas rule makes it."""
     import nibabel as nib
 
-    from wmhmap.atlas import Atlas, build_atlas_labels
-    from wmhmap.imageio import like
+    from wmhmap.atlas import jhu_atlas
     from wmhmap.regions import load_region_table
 
     t1 = nib.load(jhu / "JHU_MNI_SS_T1_brain.nii.gz")
-    t1 = nib.Nifti1Image(t1.get_fdata(dtype=np.float32), t1.affine)
-    labels = build_atlas_labels(
-        nib.load(jhu / "JHU_MNI_SS_WMPM_Type-II.nii.gz"), load_region_table()
+    return jhu_atlas(
+        nib.Nifti1Image(t1.get_fdata(dtype=np.float32), t1.affine),
+        nib.load(jhu / "JHU_MNI_SS_WMPM_Type-II.nii.gz"),
+        nib.load(jhu / "JHU_MNI_SS_T1_mask.nii.gz"),
+        nib.load(jhu / "JHU_MNI_SS_T1_Tissue_Classes.nii.gz"),
+        load_region_table(),
     )
-    brain = np.asarray(nib.load(jhu / "JHU_MNI_SS_T1_mask.nii.gz").dataobj) > 0
-    tissue = np.asarray(nib.load(jhu / "JHU_MNI_SS_T1_Tissue_Classes.nii.gz").dataobj)
-    return Atlas(
-        t1=t1,
-        labels=labels,
-        brain_mask=like(brain, t1, np.uint8),
-        white_matter=like(tissue == 3, t1, np.uint8),
-    )
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    """config/config.yaml, with ``section.key`` overrides."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for key, value in (overrides or {}).items():
+        section, name = key.split(".")
+        config[section][name] = value
+    return config
 
 
 def run_subject(subject: str, overrides: dict | None = None) -> dict:
     """Preprocess and propagate one subject; score its maps and loads against the study's."""
     import nibabel as nib
-    import yaml
 
     from wmhmap.atlas import PropagationSettings, propagate_atlas
     from wmhmap.geometry import reorient_to_ras
@@ -84,18 +88,14 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
     from wmhmap.regions import load_region_table
 
     scans, jhu = data_dirs()
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    for key, value in (overrides or {}).items():
-        section, name = key.split(".")
-        config[section][name] = value
+    config = load_config(overrides)
     table = load_region_table()
     atlas = load_jhu_atlas(jhu)
     folder = scans / subject
     start = time.perf_counter()
-    n4 = config["preprocess"]["n4"]
     scan = prepare_scan(
         nib.load(folder / "T1.nii.gz"),
-        N4Settings(n4["shrink_mm"], tuple(n4["iterations"]), 1e-6, n4["spline_distance_mm"]),
+        N4Settings.from_config(config["preprocess"]["n4"]),
         subject=subject,
     )
     propagation_settings = PropagationSettings.from_config(config)
@@ -152,17 +152,21 @@ FLAIR_SCANS = ("lesion_flair/isbi01", "lesion_flair/isbi02", "lesion_flair/lesja
 def run_flair(scan: str) -> dict:
     """A FLAIR-only subject: preprocessing, propagation and QC flags (no reference map)."""
     import nibabel as nib
-    import yaml
 
     from wmhmap.atlas import PropagationSettings, propagate_atlas
-    from wmhmap.preprocess import prepare_scan
+    from wmhmap.preprocess import N4Settings, prepare_scan
     from wmhmap.qc import QcThresholds, registration_flags
 
     scans, jhu = data_dirs()
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config = load_config()
     start = time.perf_counter()
     path = scans.parent / scan / "FLAIR.nii.gz"
-    prepared = prepare_scan(nib.load(path), subject=scan, file=path)
+    prepared = prepare_scan(
+        nib.load(path),
+        N4Settings.from_config(config["preprocess"]["n4"]),
+        subject=scan,
+        file=path,
+    )
     result = propagate_atlas(
         load_jhu_atlas(jhu),
         prepared.image,

@@ -151,6 +151,28 @@ def build_atlas_labels(
     return like(merged, jhu_type2, np.uint8)
 
 
+def jhu_atlas(
+    t1: nib.Nifti1Image,
+    type2_labels: nib.Nifti1Image,
+    brain_mask: nib.Nifti1Image,
+    tissue_classes: nib.Nifti1Image,
+    table: RegionTable,
+    *,
+    labels_file: str | None = None,
+) -> Atlas:
+    """The JHU "Eve" atlas in the workflow's form: skull-stripped T1, the table's regions
+    (:func:`build_atlas_labels`), brain mask, white matter (tissue class 3) and the
+    hippocampus (:data:`JHU_HIPPOCAMPUS_LABELS`) as an extra label map."""
+    labels = np.asarray(type2_labels.dataobj)
+    return Atlas(
+        t1=t1,
+        labels=build_atlas_labels(type2_labels, table, file=labels_file),
+        brain_mask=like(np.asarray(brain_mask.dataobj) > 0, t1, np.uint8),
+        white_matter=like(np.asarray(tissue_classes.dataobj) == 3, t1, np.uint8),
+        extra_labels={"hippocampus": like(np.isin(labels, JHU_HIPPOCAMPUS_LABELS), t1, np.uint8)},
+    )
+
+
 def _correlation(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> float:
     a = a - a.mean()
     b = b - b.mean()

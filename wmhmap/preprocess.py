@@ -42,6 +42,15 @@ class N4Settings:
     tolerance: float = 1e-6
     spline_distance_mm: float = 180.0
 
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> N4Settings:
+        """Settings from the config block ``preprocess.n4``."""
+        return cls(
+            shrink_mm=float(cfg["shrink_mm"]),
+            iterations=tuple(int(v) for v in cfg["iterations"]),
+            spline_distance_mm=float(cfg["spline_distance_mm"]),
+        )
+
 
 @dataclass(frozen=True)
 class LinearRegistrationSettings:

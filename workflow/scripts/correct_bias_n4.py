@@ -15,12 +15,7 @@ def main(log):
     subject, modality = wildcards_key(snakemake.wildcards), snakemake.wildcards.modality
     raw = load_image(snakemake.input.image, subject=subject, role=modality)
     log.info("%s %s: stored %s, reoriented to RAS", subject, modality, orientation_code(raw))
-    p = snakemake.params.n4
-    settings = N4Settings(
-        shrink_mm=p["shrink_mm"],
-        iterations=tuple(p["iterations"]),
-        spline_distance_mm=p["spline_distance_mm"],
-    )
+    settings = N4Settings.from_config(snakemake.params.n4)
     scan = prepare_scan(
         raw, settings, threads=snakemake.threads, subject=subject, file=snakemake.input.image
     )

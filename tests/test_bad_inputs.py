@@ -90,6 +90,19 @@ def replace(role: str, data, affine=None, dtype=np.float32):
     return modify
 
 
+def region_map(data, affine=FLAIR_AFFINE, dtype=np.float32):
+    """A sample-sheet region_map (otherwise valid subject) holding ``data``."""
+
+    def modify(row: dict[str, str], folder: Path) -> None:
+        row["region_map"] = str(save(folder / "regions.nii.gz", data, affine, dtype))
+
+    return modify
+
+
+REGIONS = np.zeros((20, 20, 10))
+REGIONS[4:10, 4:10, 3:6] = 7
+
+
 def degenerate_sform(role: str):
     """A header whose sform squashes one axis to nothing (qform unset)."""
 
@@ -197,6 +210,10 @@ CATALOGUE = [
     Bad("T1w of another place", image_case(replace("t1", rng.random((30, 30, 30)), T1_FAR)), "fields of view share only 0%", SUBJECT, "t1.nii.gz"),
     Bad("probability map as mask", image_case(replace("lesion_mask", NOISE, FLAIR_AFFINE)), "lesion mask holds values .* expected 0/1", SUBJECT, "mask.nii.gz"),
     Bad("mask on the T1w grid", image_case(replace("lesion_mask", np.zeros((30, 30, 30)), None, np.uint8)), "lesion mask grid .* differs from the FLAIR grid", SUBJECT, "mask.nii.gz"),
+    Bad("region map on the T1w grid", image_case(region_map(np.pad(REGIONS, 5)[:30, :30, :30], None, np.uint8)), "region map grid .* differs from the FLAIR grid", SUBJECT, "regions.nii.gz"),
+    Bad("region map resampled linearly", image_case(region_map(REGIONS * 1.5)), r"region map holds values 10\.5; expected whole labels 0-36", SUBJECT, "regions.nii.gz"),
+    Bad("region map of another atlas", image_case(region_map(REGIONS * 9, dtype=np.uint8)), "region map holds values 63; expected whole labels", SUBJECT, "regions.nii.gz"),
+    Bad("empty region map", image_case(region_map(np.zeros((20, 20, 10)), dtype=np.uint8)), "region map holds none of the 34 regions", SUBJECT, "regions.nii.gz"),
     # -- atlas and region tables -------------------------------------------------------
     Bad("region table without hemisphere", table_file("regions.tsv", "region_id\tname\n1\tgenu\n", load_region_table), r"lacks column\(s\) hemisphere", file="regions.tsv"),
     Bad("region table with a bad side", table_file("regions.tsv", "region_id\themisphere\tname\n1\tmiddle\tgenu\n", load_region_table), "hemisphere 'middle' is not left/right/bilateral", file="regions.tsv"),

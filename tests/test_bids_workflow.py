@@ -96,6 +96,8 @@ def test_every_planned_subject_file_has_a_bids_derivative_name(tmp_path):
                 "diagnosis_labels": {"HC": "CN"},
                 "lesion_masks": str(root / "derivatives" / "masks"),
             },
+            # the region model's files too (without region maps it runs only for these)
+            "loads": {"regions": "model"},
         },
     )
     dry = snakemake("--configfile", "config/tests.yaml", cfg, "-n")
@@ -242,3 +244,51 @@ def test_bids_visits_are_segmented_like_the_sample_sheet_subjects(results, tmp_p
     np.testing.assert_array_equal(
         np.asarray(nib.load(flair_only).dataobj), np.asarray(nib.load(demo_mask).dataobj)
     )
+
+
+def test_a_bids_cohort_without_masks_or_split_runs_to_the_report(results, tmp_path):
+    """The demo cohort as a user without annotations has it: BIDS FLAIR + T1w and
+    diagnoses, no masks, no split. The lesion model is trained annotation-free (and the
+    run says so), the region model is neither trained nor run (the loads use the atlas),
+    and the workflow goes through to the report."""
+    sheet = pd.read_csv(results / "demo" / "samplesheet.tsv", sep="\t", dtype=str)
+    root = tmp_path / "bids"
+    for s in sheet.subject:
+        anat = root / f"sub-{s}" / "anat"
+        anat.mkdir(parents=True)
+        for modality in ("FLAIR", "T1w"):
+            name = f"sub-{s}_{modality}.nii.gz"
+            shutil.copyfile(results / "demo" / "rawdata" / f"sub-{s}" / "anat" / name, anat / name)
+    (root / "dataset_description.json").write_text(
+        json.dumps({"Name": "demo cohort without masks", "BIDSVersion": "1.9.0"})
+    )
+    participants(
+        root,
+        [
+            {"participant_id": f"sub-{r.subject}", "diagnosis": r.diagnosis, "age": r.age}
+            for r in sheet.itertuples()
+        ],
+    )
+    out = tmp_path / "results"
+    cfg = extra_config(tmp_path, "bids.yaml", {"results": str(out), "input": {"bids": str(root)}})
+    run = snakemake("--configfile", "config/tests.yaml", cfg, timeout=1700)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-4000:]
+    assert "lesion model: trained annotation-free on the silver masks" in log
+    assert "0 training subjects (split = train) have an expert lesion_mask" in log
+    assert "region model: not used" in log
+
+    models = out / "nnunet" / "models"
+    assert [p.name for p in models.iterdir()] == ["Dataset512_WMHLesionSilver"]
+    assert not list(out.glob("sub-*/anat/*_desc-regions_dseg.nii.gz"))
+    masks = sorted(out.glob("sub-*/anat/*_desc-wmh_mask.nii.gz"))
+    assert len(masks) == len(sheet)
+    wide = pd.read_csv(out / "group" / "regional_loads_wide.tsv", sep="\t", dtype={"subject": str})
+    assert sorted(wide.subject) == sorted(sheet.subject)
+    auc = pd.read_csv(out / "group" / "stats" / "classification_auc.tsv", sep="\t")
+    assert len(auc) > 0
+
+    html = tmp_path / "report.html"
+    report = snakemake("--configfile", "config/tests.yaml", cfg, "--report", str(html))
+    assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
+    assert "regional_loads_wide.tsv" in html.read_text(errors="replace")

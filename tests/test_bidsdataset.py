@@ -182,6 +182,23 @@ def test_expert_masks_come_from_a_derivatives_folder(sessions_dataset):
     ]
 
 
+def test_region_maps_come_from_a_derivatives_folder(sessions_dataset):
+    maps = sessions_dataset / "derivatives" / "regions"
+    touch(maps, "sub-01/ses-1/anat/sub-01_ses-1_space-FLAIR_desc-regions_dseg.nii.gz")
+    table = discover(sessions_dataset, BidsSelection.from_config({"region_maps": str(maps)}))
+    assert table.region_map.tolist() == [
+        str(maps / "sub-01/ses-1/anat/sub-01_ses-1_space-FLAIR_desc-regions_dseg.nii.gz"),
+        "",
+        "",
+    ]
+    touch(maps, "sub-01/ses-1/anat/sub-01_ses-1_desc-other_dseg.nii.gz")
+    with pytest.raises(InputError, match="2 region maps") as err:
+        discover(sessions_dataset, BidsSelection(region_maps=maps))
+    assert "keep one *_dseg.nii.gz" in str(err.value)
+    with pytest.raises(InputError, match="region maps derivatives folder not found"):
+        discover(sessions_dataset, BidsSelection(region_maps=maps / "absent"))
+
+
 @pytest.mark.parametrize(
     ("break_it", "message", "names"),
     [

@@ -48,6 +48,51 @@ def test_flair_outliers_find_the_planted_lesions():
     assert dice(lesions, found) > 0.95
 
 
+def test_hysteresis_keeps_faint_lesion_rims_and_drops_isolated_noise():
+    """A lesion with a bright core and a faint rim, and faint isolated specks: one high
+    threshold finds the core only, one low threshold the specks too; seeding at the high
+    and growing at the low one gives the whole lesion and no speck."""
+    rng = np.random.default_rng(4)
+    shape = (40, 40, 20)
+    wm = np.zeros(shape, bool)
+    wm[4:36, 4:36, 2:18] = True
+    flair = 100.0 + rng.normal(0, 2, shape)
+    lesion = np.zeros(shape, bool)
+    lesion[10:20, 10:20, 6:12] = True
+    core = np.zeros(shape, bool)
+    core[13:17, 13:17, 8:10] = True
+    flair[lesion] += 10  # rim: z about 3.4
+    flair[core] += 20  # core: z about 10
+    specks = np.zeros(shape, bool)
+    specks[26:29, 26:29, 12:15] = True
+    flair[specks] += 6  # fainter than the rim, touching no core
+    high = classic_mask(flair, wm, ClassicMethod("hi", "FLAIR", "zscore", 6.0), spacing=(1, 1, 1))
+    low = classic_mask(flair, wm, ClassicMethod("lo", "FLAIR", "zscore", 2.5), spacing=(1, 1, 1))
+    both = ClassicMethod("hyst", "FLAIR", "zscore", 6.0, grow_threshold=2.5)
+    grown = classic_mask(flair, wm, both, spacing=(1, 1, 1))
+    assert dice(lesion, high) < 0.25  # the core alone
+    assert low[specks].sum() > 10 and dice(lesion, low) < 0.96
+    assert dice(lesion, grown) > 0.98 and not grown[specks].any()
+
+
+def test_smoothing_is_in_millimetres_along_thick_slices():
+    """smooth_mm is a Gaussian sigma in mm: on 1 x 1 x 4 mm voxels it smooths a quarter
+    as many voxels along the slices, so a one-slice lesion keeps its contrast."""
+    rng = np.random.default_rng(5)
+    flair = 100.0 + rng.normal(0, 6, (40, 40, 12))
+    wm = np.ones(flair.shape, bool)
+    lesion = np.zeros(flair.shape, bool)
+    lesion[15:25, 15:25, 6] = True
+    flair[lesion] += 15  # 2.5 noise SDs: voxel by voxel mostly below z 3.5
+    smooth = ClassicMethod("s", "FLAIR", "zscore", 3.5, smooth_mm=1.0)
+    plain = ClassicMethod("p", "FLAIR", "zscore", 3.5)
+    thick = classic_mask(flair, wm, smooth, spacing=(1, 1, 4))
+    assert dice(lesion, classic_mask(flair, wm, plain, spacing=(1, 1, 4))) < 0.4
+    assert dice(lesion, thick) > 0.85
+    # the same sigma read as 1 mm slices blurs the one-slice lesion into its neighbours
+    assert dice(lesion, classic_mask(flair, wm, smooth, spacing=(1, 1, 1))) < 0.7
+
+
 def test_t1_hypointensities_find_the_planted_lesions():
     _, t1, wm, lesions = block_phantom()
     found = classic_mask(t1, wm, T1Z, spacing=(1, 1, 1), min_lesion_mm3=5)
@@ -200,6 +245,21 @@ def test_a_mask_on_another_grid_names_subject_and_file(tmp_path):
         ({"f": {"modality": "FLAIR", "statistic": "mean", "threshold": 3}}, "mean"),
         ({"f": {"modality": "FLAIR", "statistic": "zscore", "threshold": 0}}, "half"),
         ({"f": {"modality": "FLAIR", "statistic": "percentile", "threshold": 50}}, "50"),
+        (
+            {
+                "f": {
+                    "modality": "FLAIR",
+                    "statistic": "zscore",
+                    "threshold": 4,
+                    "grow_threshold": 5,
+                }
+            },
+            "grow_threshold 5.0 must lie between 0 and the threshold 4",
+        ),
+        (
+            {"f": {"modality": "FLAIR", "statistic": "zscore", "threshold": 4, "smooth_mm": -1}},
+            "smooth_mm -1.0 is negative",
+        ),
     ],
 )
 def test_bad_method_settings_are_named(spec, message):

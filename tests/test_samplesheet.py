@@ -7,7 +7,8 @@ from wmhmap.samplesheet import COLUMNS, analysis_modality, load_samplesheet, mod
 
 @pytest.fixture
 def data_dir(tmp_path):
-    for name in ("a_flair.nii.gz", "a_t1.nii.gz", "b_flair.nii.gz", "b_mask.nii.gz"):
+    names = ("a_flair.nii.gz", "a_t1.nii.gz", "b_flair.nii.gz", "b_mask.nii.gz", "b_dseg.nii.gz")
+    for name in names:
         (tmp_path / name).write_bytes(b"")
     return tmp_path
 
@@ -32,9 +33,22 @@ def test_valid_sheet_resolves_relative_paths(data_dir):
                 "F",
                 "3.2",
                 "",
+                "",
                 "train",
             ],
-            ["002", "b_flair.nii.gz", "", "CN", "siteB", "", "M", "", "b_mask.nii.gz", "test"],
+            [
+                "002",
+                "b_flair.nii.gz",
+                "",
+                "CN",
+                "siteB",
+                "",
+                "M",
+                "",
+                "b_mask.nii.gz",
+                "b_dseg.nii.gz",
+                "test",
+            ],
         ],
         columns=COLUMNS,
     )
@@ -44,6 +58,8 @@ def test_valid_sheet_resolves_relative_paths(data_dir):
     assert modalities(df.loc["001"]) == ["FLAIR", "T1w"]
     assert modalities(df.loc["002"]) == ["FLAIR"]
     assert analysis_modality(df.loc["002"]) == "FLAIR"
+    assert df.loc["002", "region_map"] == str(data_dir / "b_dseg.nii.gz")
+    assert df.loc["001", "region_map"] == ""
 
 
 @pytest.mark.parametrize(

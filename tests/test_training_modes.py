@@ -162,3 +162,78 @@ def test_impossible_classic_and_stage_settings_are_refused(tmp_path, settings, m
     dry = dry_run(tmp_path, settings)
     assert dry.returncode != 0
     assert message in dry.stdout + dry.stderr
+
+
+def sample_sheet(folder: Path, rows: list[dict[str, str]]) -> Path:
+    """A sample sheet whose images are empty files (a dry run reads none of them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = ["subject", "flair", "t1", "diagnosis", "region_map", "split"]
+    lines = ["\t".join(columns)]
+    for row in rows:
+        for column in ("flair", "t1", "region_map"):
+            if row.get(column):
+                (folder / row[column]).write_bytes(b"")
+        lines.append("\t".join(row.get(c, "") for c in columns))
+    (folder / "samples.tsv").write_text("\n".join(lines) + "\n")
+    return folder / "samples.tsv"
+
+
+def subject_row(s: str, split: str, region_map: bool) -> dict[str, str]:
+    return {
+        "subject": s,
+        "flair": f"{s}_FLAIR.nii.gz",
+        "t1": f"{s}_T1w.nii.gz",
+        "diagnosis": "CN",
+        "region_map": f"{s}_dseg.nii.gz" if region_map else "",
+        "split": split,
+    }
+
+
+def sheet_jobs(tmp_path: Path, rows: list[dict[str, str]]):
+    sheet = sample_sheet(tmp_path / "data", rows)
+    dry = dry_run(tmp_path, {"samplesheet": str(sheet)})
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+    text = dry.stdout + dry.stderr
+    jobs = []
+    for block in re.split(r"^\s*(?:local)?rule ", text, flags=re.MULTILINE)[1:]:
+        fields = dict(re.findall(r"^\s+(input|output): (.*)$", block, re.MULTILINE))
+        jobs.append({"rule": block.split(":", 1)[0], **fields})
+    return jobs, text
+
+
+def test_given_region_maps_label_the_region_model_and_score_it(tmp_path):
+    """Train subjects with a region_map learn from it (on their analysis grid); a held-out
+    subject's map scores the model, which is therefore trained although the loads use
+    the atlas. No lesion masks: the lesion model is trained annotation-free."""
+    rows = [
+        subject_row("s1", "train", True),
+        subject_row("s2", "train", True),
+        subject_row("s3", "test", True),
+        subject_row("s4", "test", False),
+    ]
+    jobs, log = sheet_jobs(tmp_path, rows)
+    assert "lesion model: trained annotation-free" in log
+    assert "region model: trained on 2 subjects (split = train)" in log
+    prepared = of_rule(jobs, "prepare_reference_regions")
+    assert sorted(re.search(r"sub-(s\d)", j["output"]).group(1) for j in prepared) == ["s1", "s2"]
+    assert all(j["output"].endswith("_space-FLAIR_desc-reference_dseg.nii.gz") for j in prepared)
+    (region_dataset,) = [j for j in of_rule(jobs, "write_nnunet_dataset") if REGION in j["output"]]
+    assert region_dataset["input"].count("desc-reference_dseg") == 2
+    assert "desc-atlas_dseg" not in region_dataset["input"]
+    (evaluation,) = of_rule(jobs, "evaluate_region_segmentation")
+    assert "sub-s3" in evaluation["output"]
+    assert str(tmp_path / "data" / "s3_dseg.nii.gz") in evaluation["input"]
+    assert datasets(jobs, "write_nnunet_dataset") == [REGION, SILVER]
+
+
+def test_without_region_maps_the_atlas_loads_need_no_region_model(tmp_path):
+    rows = [subject_row(f"s{i}", "", False) for i in range(1, 4)]
+    jobs, log = sheet_jobs(tmp_path, rows)
+    assert "region model: not used" in log
+    assert datasets(jobs, "write_nnunet_dataset") == [SILVER]
+    assert not of_rule(jobs, "prepare_reference_regions")
+    assert not of_rule(jobs, "evaluate_region_segmentation")
+    segment = of_rule(jobs, "segment_subject")
+    assert len(segment) == 3
+    assert all("desc-regions" not in j["output"] for j in segment)
+    assert all("/region.json" not in j["input"] for j in segment)

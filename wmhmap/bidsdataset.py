@@ -53,7 +53,9 @@ class BidsSelection:
     here must exist. ``entities`` narrows each modality's scans (``{"FLAIR": {"acq":
     "3D"}}``); ``diagnosis_labels`` renames diagnosis values (``{"HC": "CN"}``).
     ``lesion_masks`` is a derivatives folder holding expert masks named
-    ``sub-<label>[_ses-<label>]_..._label-WMH_..._mask.nii[.gz]``.
+    ``sub-<label>[_ses-<label>]_..._label-WMH_..._mask.nii[.gz]``; ``region_maps`` one
+    holding region maps of the 34 regions (sample-sheet ``region_map``) named
+    ``sub-<label>[_ses-<label>]_..._dseg.nii[.gz]``.
     """
 
     participant_label: Sequence[str] = ()
@@ -63,6 +65,7 @@ class BidsSelection:
     entities: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     diagnosis_labels: Mapping[str, str] = field(default_factory=dict)
     lesion_masks: str | Path | None = None
+    region_maps: str | Path | None = None
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> BidsSelection:
@@ -79,6 +82,7 @@ class BidsSelection:
             },
             diagnosis_labels=dict(cfg.get("diagnosis_labels", {})),
             lesion_masks=cfg.get("lesion_masks") or None,
+            region_maps=cfg.get("region_maps") or None,
         )
 
 
@@ -290,6 +294,33 @@ def _lesion_mask(root: Path, subject: str, session: str | None) -> str:
     )
 
 
+def _region_map(root: Path, subject: str, session: str | None) -> str:
+    folder = root / f"sub-{subject}" / (f"ses-{session}" if session else "") / "anat"
+    matches = [
+        name for name, _, entities in _images(folder, "dseg") if entities.get("ses") == session
+    ]
+    return _at_most_one(
+        matches,
+        "region maps",
+        subject,
+        folder,
+        fix="keep one *_dseg.nii.gz of the 34 regions per subject and session",
+    )
+
+
+def _derivatives_root(folder: str | Path | None, key: str, pattern: str) -> Path | None:
+    if not folder:
+        return None
+    root = Path(folder).expanduser().absolute()
+    if not root.is_dir():
+        raise InputError(
+            f"{key.replace('_', ' ')} derivatives folder not found",
+            file=root,
+            fix=f"set `input: {key}:` to a folder with sub-*/anat/{pattern}",
+        )
+    return root
+
+
 def _normalized(column: str, value: str, labels: Mapping[str, str]) -> str:
     if value.lower() in BLANK:
         return ""
@@ -327,13 +358,8 @@ def discover(root: str | Path, selection: BidsSelection | None = None) -> pd.Dat
     if participants_file.is_file():
         participants = _metadata_table(participants_file, "participant_id", "sub")
         _check_columns(participants, columns, sel.columns, participants_file)
-    masks_root = Path(sel.lesion_masks).expanduser().absolute() if sel.lesion_masks else None
-    if masks_root is not None and not masks_root.is_dir():
-        raise InputError(
-            "lesion-mask derivatives folder not found",
-            file=masks_root,
-            fix="set `input: lesion_masks:` to a folder with sub-*/anat/*_label-WMH_mask.nii.gz",
-        )
+    masks_root = _derivatives_root(sel.lesion_masks, "lesion_masks", "*_label-WMH_mask.nii.gz")
+    regions_root = _derivatives_root(sel.region_maps, "region_maps", "*_dseg.nii.gz")
 
     rows: list[dict[str, str]] = []
     with_sessions: list[str] = []
@@ -380,6 +406,9 @@ def discover(root: str | Path, selection: BidsSelection | None = None) -> pd.Dat
                 continue
             row["lesion_mask"] = (
                 _lesion_mask(masks_root, subject, session) if masks_root is not None else ""
+            )
+            row["region_map"] = (
+                _region_map(regions_root, subject, session) if regions_root is not None else ""
             )
             for column, source in columns.items():
                 value = sessions_table.value(session, source) or participants.value(subject, source)

@@ -21,6 +21,20 @@ A method is ``{modality, statistic, threshold, wm_margin_mm}``:
   before the statistics and the search: the atlas white matter of an affine fit misses
   periventricular caps by a few millimetres (grow it for FLAIR), while grey matter at
   its border is as dark as a lesion on T1w (shrink it there).
+* ``smooth_mm``: Gaussian sigma in millimetres (0: none) applied to the image before the
+  statistics and the thresholds, the same physical width along thick slices; it lowers
+  the voxel noise the robust spread measures, far less than the contrast of a lesion of
+  the minimum size.
+* ``grow_threshold``: hysteresis (0/None: none). ``threshold`` then only seeds lesions;
+  each lesion is the connected region (26-neighbours, inside the search mask) beyond
+  ``grow_threshold`` (the same statistic, less extreme) that holds a seed. Lesion rims
+  and faint lesion parts are kept when attached to a definite lesion, isolated noise
+  beyond ``grow_threshold`` is not (Canny's double threshold). On 3 real MS FLAIRs
+  (ISBI 2015 x2, Lesjak 2018; workflow preprocessing) z 4 / 2.5 with 1 mm smoothing
+  (``flairhyst`` in the config) took the median Dice against the experts from 0.38
+  (z > 3.5) to 0.55 -- settings picked on those same scans, so not an independent test;
+  on the demo's phantoms it leaks into their bright grey matter (0.35-0.81 against
+  0.81-0.89), hence not in the default ``classic.use``.
 """
 
 from __future__ import annotations
@@ -56,6 +70,8 @@ class ClassicMethod:
     statistic: str
     threshold: float
     wm_margin_mm: float = 0.0
+    smooth_mm: float = 0.0
+    grow_threshold: float | None = None
 
     def __post_init__(self) -> None:
         where = f"classic.methods.{self.name}"
@@ -87,6 +103,20 @@ class ClassicMethod:
                 f"{where}: percentile threshold {self.threshold} must lie in (0, 100), not 50",
                 fix="use e.g. 98 (brightest 2 %) or 2 (darkest 2 %)",
             )
+        if self.smooth_mm < 0:
+            raise InputError(
+                f"{where}: smooth_mm {self.smooth_mm} is negative",
+                fix="use 0 (no smoothing) or a sigma in mm, e.g. 1",
+            )
+        if self.grow_threshold is not None:
+            centre = 0.0 if self.statistic == "zscore" else 50.0
+            lo, hi = sorted((centre, self.threshold))
+            if not lo < self.grow_threshold < hi:
+                raise InputError(
+                    f"{where}: grow_threshold {self.grow_threshold} must lie between "
+                    f"{centre:g} and the threshold {self.threshold:g}",
+                    fix="use a less extreme value than threshold, e.g. 2.5 for z > 4",
+                )
 
     @property
     def hyperintense(self) -> bool:
@@ -108,6 +138,8 @@ def methods_from_config(methods: Mapping[str, Mapping[str, Any]]) -> list[Classi
             statistic=str(spec["statistic"]),
             threshold=float(spec["threshold"]),
             wm_margin_mm=float(spec.get("wm_margin_mm", 0.0)),
+            smooth_mm=float(spec.get("smooth_mm", 0.0)),
+            grow_threshold=(float(spec["grow_threshold"]) if spec.get("grow_threshold") else None),
         )
         for name, spec in methods.items()
     ]
@@ -179,6 +211,23 @@ def remove_small_lesions(mask: npt.ArrayLike, min_voxels: int) -> npt.NDArray[np
     return np.asarray(keep[labels], dtype=bool)
 
 
+def grow_from_seeds(seeds: npt.ArrayLike, candidates: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """The 26-connected components of ``candidates`` that hold a voxel of ``seeds``.
+
+    >>> c = np.array([1, 1, 0, 1, 1, 1], bool)[:, None, None]
+    >>> s = np.array([0, 0, 0, 0, 1, 0], bool)[:, None, None]
+    >>> grow_from_seeds(s, c)[:, 0, 0].astype(int).tolist()
+    [0, 0, 0, 1, 1, 1]
+    """
+    seed = np.asarray(seeds, dtype=bool)
+    grown = np.asarray(candidates, dtype=bool) | seed
+    labels, count = ndimage.label(grown, structure=np.ones((3,) * grown.ndim, dtype=np.bool_))
+    keep = np.zeros(count + 1, dtype=bool)
+    keep[np.unique(labels[seed])] = True
+    keep[0] = False
+    return np.asarray(keep[labels], dtype=bool)
+
+
 def classic_mask(
     image: npt.ArrayLike,
     white_matter: npt.ArrayLike,
@@ -197,12 +246,24 @@ def classic_mask(
             fix="check the atlas white matter or use a smaller negative wm_margin_mm",
         )
     values = np.asarray(image, dtype=np.float64)
+    if method.smooth_mm > 0:
+        sigma = [method.smooth_mm / float(s) for s in spacing]
+        values = ndimage.gaussian_filter(values, sigma, mode="nearest")
     if method.statistic == "zscore":
         score = robust_zscore(values, search)
-        found = score > method.threshold if method.hyperintense else score < method.threshold
+        cuts = (method.threshold, method.grow_threshold)
     else:
-        cut = float(np.percentile(values[search], method.threshold))
-        found = values > cut if method.hyperintense else values < cut
+        score = values
+        cuts = (
+            float(np.percentile(values[search], method.threshold)),
+            None
+            if method.grow_threshold is None
+            else float(np.percentile(values[search], method.grow_threshold)),
+        )
+    sign = 1.0 if method.hyperintense else -1.0
+    found = sign * score > sign * cuts[0]
+    if cuts[1] is not None:
+        found = grow_from_seeds(found & search, (sign * score > sign * cuts[1]) & search)
     voxel_mm3 = float(np.prod(spacing))
     min_voxels = int(np.ceil(min_lesion_mm3 / voxel_mm3)) if min_lesion_mm3 > 0 else 0
     return remove_small_lesions(found & search, min_voxels)
@@ -295,6 +356,8 @@ def segment_file(
         "Statistic": method.statistic,
         "Threshold": method.threshold,
         "WhiteMatterMarginMM": method.wm_margin_mm,
+        "SmoothMM": method.smooth_mm,
+        "GrowThreshold": method.grow_threshold,
         "MinLesionMM3": min_lesion_mm3,
         "VolumeML": round(float(found.sum()) * voxel_ml, 4),
     }

@@ -3,8 +3,10 @@
 Columns (TSV): ``subject`` (letters and digits), ``flair``, ``t1`` (paths; at least
 one per subject), and optionally ``diagnosis`` (CN/MCI/AD), ``site``, ``age``,
 ``sex`` (M/F), ``reference_wmh_ml``, ``lesion_mask`` (expert mask on the FLAIR grid:
-0/1, or 0/1/2 with 2 = other pathology as in the WMH challenge) and ``split``
-(train/test). Relative paths are relative to the sheet's folder.
+0/1, or 0/1/2 with 2 = other pathology as in the WMH challenge), ``region_map`` (the
+subject's own map of the 34 regions on the same grid: labels 0-34, and 35/36 for white
+matter outside them; the region model learns from it and is scored against it) and
+``split`` (train/test). Relative paths are relative to the sheet's folder.
 
 A ``session`` column (letters and digits) makes each row one visit of a subject:
 the visit id is then ``<subject>_ses-<session>`` (:func:`wmhmap.paths.subject_key`).
@@ -23,7 +25,7 @@ from wmhmap.errors import InputError
 from wmhmap.paths import subject_key
 
 REQUIRED = ("subject",)
-PATH_COLUMNS = ("flair", "t1", "lesion_mask")
+PATH_COLUMNS = ("flair", "t1", "lesion_mask", "region_map")
 OPTIONAL = ("session", "diagnosis", "site", "age", "sex", "reference_wmh_ml", "split")
 KNOWN = (*REQUIRED, *PATH_COLUMNS, *OPTIONAL)
 # The documented column order (README), used when wmhmap writes a sheet.
@@ -37,6 +39,7 @@ COLUMNS = (
     "sex",
     "reference_wmh_ml",
     "lesion_mask",
+    "region_map",
     "split",
 )
 DIAGNOSES = ("CN", "MCI", "AD")

@@ -122,4 +122,5 @@ def samplesheet_with_references(
         rng = np.random.default_rng([seed, i, 7])
         references.append(round(reference_volume_ml(float(by_subject[subject]["wmh_ml"]), rng), 4))  # type: ignore[arg-type]
     sheet["reference_wmh_ml"] = references
-    return sheet[list(COLUMNS)]
+    # the demo gives no region_map: its true maps score the region model (DEMO)
+    return sheet.reindex(columns=list(COLUMNS), fill_value="")

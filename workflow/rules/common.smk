@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 # The rules' library lives beside this workflow; import it from here even when the
 # Snakemake environment has no copy installed (e.g. conda-based runs).
@@ -256,8 +257,9 @@ def raw_image(wildcards):
 def raw_inputs(wildcards):
     row = SAMPLES.loc[visit(wildcards)]
     files = {m: row[MODALITY_COLUMNS[m]] for m in subject_modalities(visit(wildcards))}
-    if row["lesion_mask"]:
-        files["lesion_mask"] = row["lesion_mask"]
+    for column in ("lesion_mask", "region_map"):
+        if row.get(column):
+            files[column] = row[column]
     return files
 
 
@@ -437,11 +439,7 @@ def final_targets():
         # validation): planned with the rest of the subject's jobs (SLURM groups)
         *per_subject(desc="regionalloads", suffix="stats", extension=".tsv"),
         *per_subject(desc="brainvolumes", suffix="stats", extension=".tsv"),
-        *(
-            t
-            for tables in evaluation_tables(reference_subjects()).values()
-            for t in tables
-        ),
+        *all_evaluation_tables(),
         f"{RESULTS}/group/regional_loads_wide.tsv",
         *evaluation_targets(),
         *stats_targets(),
@@ -497,7 +495,8 @@ def has_reference_volumes():
     if DEMO:
         return True
     column = SAMPLES.loc[STATS_VISITS].get("reference_wmh_ml")
-    return column is not None and column.notna().sum() >= 3
+    # blank cells are empty strings in the checked sample table
+    return column is not None and (column.fillna("").astype(str) != "").sum() >= 3
 
 
 def overlay_inputs(wildcards):
@@ -674,11 +673,55 @@ LESION_STAGES = {
 STAGE_NAMES = {"gold": "", "bronze": "Bronze", "silver": "Silver"}
 
 
+def plan_models():
+    """Where the lesion model comes from and whether (and on what) the region model
+    runs (wmhmap.planning); logged once by the main Snakemake process."""
+    from wmhmap.planning import lesion_model_source, region_model_plan
+
+    folds = config["nnunet"]["folds"]
+    experts = [
+        s
+        for s in SUBJECTS
+        if SAMPLES.loc[s, "split"] == "train" and SAMPLES.loc[s, "lesion_mask"]
+    ]
+    try:
+        lesion = lesion_model_source(
+            training_mode=config["models"]["lesion"]["training_mode"],
+            pretrained=config["models"]["lesion"]["pretrained"],
+            n_expert=len(experts),
+            folds=folds,
+            classic_methods=list(CLASSIC_METHODS),
+        )
+    except InputError as err:
+        raise WorkflowError(str(err)) from None
+    region = region_model_plan(
+        splits=SAMPLES["split"].to_dict(),
+        with_reference=SUBJECTS if DEMO else [s for s in SUBJECTS if given_regions(s)],
+        loads_regions=config["loads"]["regions"],
+        pretrained=config["models"]["region"]["pretrained"],
+        folds=folds,
+    )
+    if workflow.is_main_process:
+        logger.info(lesion.reason)
+        logger.info(region.reason)
+    return lesion, region
+
+
+def given_regions(subject):
+    """A visit's own region map (sample-sheet column region_map), or ''."""
+    return SAMPLES.loc[subject, "region_map"] if "region_map" in SAMPLES else ""
+
+
+LESION_SOURCE, REGION_PLAN = plan_models()
+# The models this run segments with: the region model only when something uses it.
+USED_MODELS = ("lesion", "region") if REGION_PLAN.used else ("lesion",)
+
+
 def stages(model):
     """The training stages of a model, in order; the last one's folds segment."""
-    if model != "lesion" or is_pretrained(model):
+    if model != "lesion" or LESION_SOURCE.pretrained:
         return ("gold",)
-    return LESION_STAGES[config["models"]["lesion"]["training_mode"]]
+    return LESION_STAGES[LESION_SOURCE.training_mode]
 
 
 def nnunet_dataset(model, stage="gold"):
@@ -699,7 +742,7 @@ def final_dataset(model):
 def check_training_stages():
     ids = {
         nnunet_dataset(m, st): nnunet_dataset(m, st)[len("Dataset") :][:3]
-        for m in MODELS
+        for m in USED_MODELS
         for st in stages(m)
     }
     if len(set(ids.values())) < len(ids):
@@ -710,7 +753,7 @@ def check_training_stages():
         )
     if {"bronze", "silver"} & set(stages("lesion")) and not CLASSIC_METHODS:
         raise WorkflowError(
-            f"models.lesion.training_mode: {config['models']['lesion']['training_mode']} "
+            f"models.lesion.training_mode: {LESION_SOURCE.training_mode} "
             "learns from classic masks but classic.use is empty: name at least one "
             "method of classic.methods there, or use training_mode: gold"
         )
@@ -797,8 +840,9 @@ def fold_ids(model):
 
 
 def training_subjects(model, stage="gold"):
-    """Gold: split=train (with a lesion mask for the lesion model); bronze and silver
-    learn from classic masks, which every visit has: all visits.
+    """Gold: split=train with a lesion mask (the lesion model), the region plan's
+    subjects (the region model); bronze and silver learn from classic masks, which
+    every visit has: all visits.
 
     Not filtered by input validation on purpose: a job that depends on the validation
     checkpoint reruns whenever it does (one subject added or re-checked), and that
@@ -806,16 +850,24 @@ def training_subjects(model, stage="gold"):
     """
     if stage != "gold":
         return list(SUBJECTS)
-    subjects = [s for s in SUBJECTS if SAMPLES.loc[s, "split"] == "train"]
-    if model == "lesion":
-        subjects = [s for s in subjects if SAMPLES.loc[s, "lesion_mask"]]
-    return subjects
+    if model == "region":
+        return list(REGION_PLAN.training)
+    return [
+        s
+        for s in SUBJECTS
+        if SAMPLES.loc[s, "split"] == "train" and SAMPLES.loc[s, "lesion_mask"]
+    ]
 
 
 def reference_mask(subject):
     return bids(
         subject=subject, space=GRID, label="WMH", desc="reference", suffix="mask"
     )
+
+
+def reference_regions(subject):
+    """A visit's given region map on its analysis grid (rule prepare_reference_regions)."""
+    return bids(subject=subject, space=GRID, desc="reference", suffix="dseg")
 
 
 def training_inputs(wildcards):
@@ -860,7 +912,7 @@ def training_subject_table(wildcards):
         elif model == "lesion":
             labels = {"": reference_mask(s)}
         else:
-            labels = {"": atlas_labels(s)}
+            labels = {"": reference_regions(s) if given_regions(s) else atlas_labels(s)}
         table += [
             {"subject": s, "variant": variant, "images": images, "label": label}
             for variant, label in labels.items()
@@ -907,17 +959,39 @@ def training_threads():
 
 
 def segmentation_outputs():
-    files = []
-    for s in SUBJECTS:
-        files.append(bids(subject=s, space=GRID, desc="wmh", suffix="mask"))
-        files.append(bids(subject=s, space=GRID, desc="regions", suffix="dseg"))
-    return files
+    descs = {"lesion": ("wmh", "mask"), "region": ("regions", "dseg")}
+    return [
+        bids(subject=s, space=GRID, desc=descs[m][0], suffix=descs[m][1])
+        for s in SUBJECTS
+        for m in USED_MODELS
+    ]
+
+
+def segmentation_files():
+    """segment_subject's outputs: the region model's only when it runs."""
+    files = {
+        "lesion_modalities": dict(label="WMH", desc="modalities", suffix="probseg"),
+        "lesion_folds": dict(label="WMH", desc="folds", suffix="probseg"),
+        "probability": dict(label="WMH", suffix="probseg"),
+        "mask": dict(desc="wmh", suffix="mask"),
+        "lesion_sidecar": dict(desc="wmh", suffix="mask", extension=".json"),
+    }
+    if REGION_PLAN.used:
+        files |= {
+            "region_modalities": dict(desc="regionsmodalities", suffix="dseg"),
+            "labels": dict(desc="regions", suffix="dseg"),
+            "region_sidecar": dict(desc="regions", suffix="dseg", extension=".json"),
+        }
+    return {
+        name: bids(subject="{subject}", space=GRID, **entities)
+        for name, entities in files.items()
+    }
 
 
 def exported_models():
     return [
         f"{NNUNET_ROOT}/export/{final_dataset(m)}.zip"
-        for m in MODELS
+        for m in USED_MODELS
         if not is_pretrained(m)
     ]
 
@@ -929,7 +1003,7 @@ wildcard_constraints:
 
 def dataset_stage(wildcards):
     """(model, training stage) of a ``{dataset}`` wildcard."""
-    for m in MODELS:
+    for m in USED_MODELS:
         for st in stages(m):
             if nnunet_dataset(m, st) == wildcards.dataset:
                 return m, st
@@ -1018,21 +1092,23 @@ def segmentation_inputs(wildcards):
     brain, its brain mask."""
     files = {
         "images": list(preprocessed(checked_visit(wildcards)).values()),
-        "lesion_model": model_files("lesion"),
-        "region_model": model_files("region"),
+        **{f"{m}_model": model_files(m) for m in USED_MODELS},
     }
     if config["models"]["lesion"]["brain_margin_mm"] is not None:
         files["brain"] = brain_mask(checked_visit(wildcards))
     return files
 
 
-def segmentation_settings(model):
-    """What segment_subject needs of a model: its nnU-Net settings, its config entry
-    (fusion, brain margin) and the folder of the folds that segment."""
+def segmentation_settings():
+    """What segment_subject needs of each model it runs: its nnU-Net settings, its
+    config entry (fusion, brain margin) and the folder of the folds that segment."""
     return {
-        "nnunet": nnunet_settings(model),
-        "config": config["models"][model],
-        "folder": trained_model_folder(model),
+        model: {
+            "nnunet": nnunet_settings(model),
+            "config": config["models"][model],
+            "folder": trained_model_folder(model),
+        }
+        for model in USED_MODELS
     }
 
 
@@ -1060,34 +1136,42 @@ def reference_subjects():
 
 
 def reference_region_map(wildcards):
-    if not DEMO:
-        raise WorkflowError("reference region maps exist only for the demo cohort")
-    return demo_truth(visit(wildcards), "dseg", desc="truth")
+    """The region map the region model is scored against: the demo's truth, or the
+    visit's own region_map (scripts bring it onto the grid)."""
+    if DEMO:
+        return demo_truth(visit(wildcards), "dseg", desc="truth")
+    path = given_regions(checked_visit(wildcards))
+    if not path:
+        raise WorkflowError(f"subject {visit(wildcards)} has no region_map")
+    return path
 
 
-def evaluation_tables(subjects):
-    kinds = ("wmh", "region") if DEMO else ("wmh",)
-    return {
-        kind: per_subject(
-            subjects=subjects,
-            datatype="qc",
-            desc=f"{kind}evaluation",
-            suffix="stats",
-            extension=".tsv",
-        )
-        for kind in kinds
-    }
+def evaluation_tables(kind, subjects):
+    return per_subject(
+        subjects=subjects,
+        datatype="qc",
+        desc=f"{kind}evaluation",
+        suffix="stats",
+        extension=".tsv",
+    )
 
 
 def evaluated_wmh_tables(wildcards):
-    return evaluation_tables(evaluated_subjects())["wmh"]
+    return evaluation_tables("wmh", evaluated_subjects())
 
 
 def evaluated_region_tables(wildcards):
-    return evaluation_tables(evaluated_subjects()).get("region", [])
+    return evaluation_tables("region", valid_subjects(REGION_PLAN.evaluated))
+
+
+def all_evaluation_tables():
+    """Every held-out visit's evaluation tables, also those the summary leaves out."""
+    return evaluation_tables("wmh", reference_subjects()) + evaluation_tables(
+        "region", REGION_PLAN.evaluated
+    )
 
 
 def evaluation_targets():
-    if not reference_subjects():
+    if not (reference_subjects() or REGION_PLAN.evaluated):
         return []
     return [f"{RESULTS}/group/evaluation/wmh_metrics_summary.tsv"]

@@ -4,7 +4,7 @@
 rule prepare_reference_mask:
     """Bring a subject's expert lesion mask onto its analysis grid (RAS)."""
     input:
-        mask=expert_mask,
+        image=expert_mask,
         grid=analysis_grid_image,
     output:
         bids(
@@ -18,8 +18,28 @@ rule prepare_reference_mask:
         log_path("prepare_reference_mask", subject="{subject}", space="{space}"),
     conda:
         "../envs/imaging.yaml"
+    params:
+        role="lesion mask",
     script:
-        "../scripts/prepare_reference_mask.py"
+        "../scripts/prepare_reference_image.py"
+
+
+rule prepare_reference_regions:
+    """Bring a subject's given region map (sample-sheet region_map) onto its analysis
+    grid (RAS): the region model's training labels for that subject."""
+    input:
+        image=lambda w: given_regions(checked_visit(w)),
+        grid=analysis_grid_image,
+    output:
+        bids(subject="{subject}", space=GRID, desc="reference", suffix="dseg"),
+    log:
+        log_path("prepare_reference_regions", subject="{subject}", space="{space}"),
+    conda:
+        "../envs/imaging.yaml"
+    params:
+        role="region map",
+    script:
+        "../scripts/prepare_reference_image.py"
 
 
 rule write_nnunet_dataset:
@@ -135,46 +155,13 @@ rule record_trained_model:
 
 
 rule segment_subject:
-    """Segment a subject's WMH and its 34 white-matter regions from FLAIR and T1w with
-    every fold of each model, and fuse: one job, so the imports, the device and the
-    scans are loaded once per subject."""
+    """Segment a subject's WMH (and, when the region model is used, its 34 white-matter
+    regions) from FLAIR and T1w with every fold of each model, and fuse: one job, so
+    the imports, the device and the scans are loaded once per subject."""
     input:
         unpack(segmentation_inputs),
     output:
-        lesion_modalities=bids(
-            subject="{subject}",
-            space=GRID,
-            label="WMH",
-            desc="modalities",
-            suffix="probseg",
-        ),
-        lesion_folds=bids(
-            subject="{subject}",
-            space=GRID,
-            label="WMH",
-            desc="folds",
-            suffix="probseg",
-        ),
-        probability=bids(subject="{subject}", space=GRID, label="WMH", suffix="probseg"),
-        mask=bids(subject="{subject}", space=GRID, desc="wmh", suffix="mask"),
-        lesion_sidecar=bids(
-            subject="{subject}",
-            space=GRID,
-            desc="wmh",
-            suffix="mask",
-            extension=".json",
-        ),
-        region_modalities=bids(
-            subject="{subject}", space=GRID, desc="regionsmodalities", suffix="dseg"
-        ),
-        labels=bids(subject="{subject}", space=GRID, desc="regions", suffix="dseg"),
-        region_sidecar=bids(
-            subject="{subject}",
-            space=GRID,
-            desc="regions",
-            suffix="dseg",
-            extension=".json",
-        ),
+        **segmentation_files(),
     log:
         log_path("segment_subject", subject="{subject}", space="{space}"),
     benchmark:
@@ -185,8 +172,7 @@ rule segment_subject:
     resources:
         gpu=gpu_resource(),
     params:
-        lesion=segmentation_settings("lesion"),
-        region=segmentation_settings("region"),
+        models=segmentation_settings(),
         images=subject_images,
     script:
         "../scripts/segment_subject.py"

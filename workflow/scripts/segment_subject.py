@@ -10,7 +10,7 @@ def main(log):
     from wmhmap.nnunet.env import configure, resolve_device, root_of
     from wmhmap.paths import wildcards_key
 
-    configure(root_of(snakemake.params.lesion["folder"]), threads=snakemake.threads)
+    configure(root_of(snakemake.params.models["lesion"]["folder"]), threads=snakemake.threads)
     import nibabel as nib
     import numpy as np
 
@@ -44,7 +44,7 @@ def main(log):
     def run(name):
         """Segment with one model ("lesion" or "region"); write its images and sidecar."""
         lesion = name == "lesion"
-        settings = getattr(snakemake.params, name)
+        settings = snakemake.params.models[name]
         n, cfg, folder = settings["nnunet"], settings["config"], Path(settings["folder"])
         model = load_model(
             folder,
@@ -118,8 +118,8 @@ def main(log):
                 result.used,
             )
 
-    run("lesion")
-    run("region")
+    for name in snakemake.params.models:  # the region model only when it is used
+        run(name)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def main(log):
             load_region_table().ids.tolist(),
             [np.asarray(nib.load(s.label).dataobj) for s in subjects],
         )
-        description = "34 white-matter regions propagated from the atlas"
+        description = "34 white-matter regions (given region maps, else the atlas propagation)"
     dataset = write_raw_dataset(
         Path(snakemake.output[0]),
         subjects,

@@ -10,19 +10,21 @@ def main(log):
     from wmhmap.paths import wildcards_key
 
     subject = wildcards_key(snakemake.wildcards)
-    mask = load_image(
-        snakemake.input.mask, subject=subject, role="lesion mask", dtype=None, allow_constant=True
+    role = snakemake.params.role  # "lesion mask" or "region map"
+    image = load_image(
+        snakemake.input.image, subject=subject, role=role, dtype=None, allow_constant=True
     )
-    mask = reorient_to_ras(mask)
+    image = reorient_to_ras(image)
     grid = nib.load(snakemake.input.grid)
-    if not same_grid(mask, grid):
+    if not same_grid(image, grid):
         raise InputError(
-            "lesion mask is not on the grid of the scan it should be drawn on",
+            f"{role} is not on the grid of the scan it belongs to",
             subject=subject,
-            file=snakemake.input.mask,
-            fix="give the mask on the FLAIR grid (the T1w grid for subjects without FLAIR)",
+            file=snakemake.input.image,
+            fix=f"give the {role} on the FLAIR grid (the T1w grid for subjects without FLAIR)",
         )
-    save_image(mask, snakemake.output[0])
+    save_image(image, snakemake.output[0])
+    log.info("%s: %s %s on the analysis grid", subject, role, snakemake.input.image)
 
 
 if __name__ == "__main__":

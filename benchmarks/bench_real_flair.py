@@ -30,7 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_real_regions import data_dirs, load_config, load_jhu_atlas  # noqa: E402
+from bench_real_regions import data_dirs, load_config, prepare_flair  # noqa: E402
 
 SCANS = ("isbi01", "isbi02", "lesjak07")
 
@@ -45,31 +45,16 @@ def expert_masks(folder: Path) -> dict[str, Path]:
 def run_scan(scan: str, names: list[str]) -> list[dict]:
     import nibabel as nib
 
-    from wmhmap.atlas import PropagationSettings, propagate_atlas
     from wmhmap.classic import classic_mask, methods_from_config, staple
     from wmhmap.geometry import reorient_to_ras
     from wmhmap.imageio import same_grid
     from wmhmap.metrics import dice
-    from wmhmap.preprocess import N4Settings, prepare_scan
 
-    scans, jhu = data_dirs()
+    scans, _ = data_dirs()
     folder = scans.parent / "lesion_flair" / scan
     config = load_config()
     start = time.perf_counter()
-    prepared = prepare_scan(
-        nib.load(folder / "FLAIR.nii.gz"),
-        N4Settings.from_config(config["preprocess"]["n4"]),
-        subject=scan,
-    )
-    result = propagate_atlas(
-        load_jhu_atlas(jhu),
-        prepared.image,
-        prepared.image,
-        prepared.brain,
-        None,
-        PropagationSettings.from_config(config),
-        modality="FLAIR",
-    )
+    prepared, result = prepare_flair(folder / "FLAIR.nii.gz", config, scan)
     prepare_s = time.perf_counter() - start
     image = np.asarray(prepared.image.dataobj, dtype=np.float32)
     spacing = tuple(float(v) for v in prepared.image.header.get_zooms()[:3])

@@ -149,26 +149,22 @@ FLAIR_SCANS = ("lesion_flair/isbi01", "lesion_flair/isbi02", "lesion_flair/lesja
 2.2 mm slices) and a skull-stripped MNI FLAIR."""
 
 
-def run_flair(scan: str) -> dict:
-    """A FLAIR-only subject: preprocessing, propagation and QC flags (no reference map)."""
+def prepare_flair(path: Path, config: dict, subject: str):  # type: ignore[no-untyped-def]
+    """A FLAIR through the workflow's preprocessing and JHU atlas propagation (FLAIR-only
+    subject): ``(PreparedScan, Propagation)``."""
     import nibabel as nib
 
     from wmhmap.atlas import PropagationSettings, propagate_atlas
     from wmhmap.preprocess import N4Settings, prepare_scan
-    from wmhmap.qc import QcThresholds, registration_flags
 
-    scans, jhu = data_dirs()
-    config = load_config()
-    start = time.perf_counter()
-    path = scans.parent / scan / "FLAIR.nii.gz"
     prepared = prepare_scan(
         nib.load(path),
         N4Settings.from_config(config["preprocess"]["n4"]),
-        subject=scan,
+        subject=subject,
         file=path,
     )
     result = propagate_atlas(
-        load_jhu_atlas(jhu),
+        load_jhu_atlas(data_dirs()[1]),
         prepared.image,
         prepared.image,
         prepared.brain,
@@ -176,6 +172,17 @@ def run_flair(scan: str) -> dict:
         PropagationSettings.from_config(config),
         modality="FLAIR",
     )
+    return prepared, result
+
+
+def run_flair(scan: str) -> dict:
+    """A FLAIR-only subject: preprocessing, propagation and QC flags (no reference map)."""
+    from wmhmap.qc import QcThresholds, registration_flags
+
+    scans, _ = data_dirs()
+    config = load_config()
+    start = time.perf_counter()
+    prepared, result = prepare_flair(scans.parent / scan / "FLAIR.nii.gz", config, scan)
     flags = registration_flags(
         {**result.quality, "icv_ml": prepared.brain_ml}, QcThresholds.from_config(config["qc"])
     )

@@ -679,16 +679,11 @@ def plan_models():
     from wmhmap.planning import lesion_model_source, region_model_plan
 
     folds = config["nnunet"]["folds"]
-    experts = [
-        s
-        for s in SUBJECTS
-        if SAMPLES.loc[s, "split"] == "train" and SAMPLES.loc[s, "lesion_mask"]
-    ]
     try:
         lesion = lesion_model_source(
             training_mode=config["models"]["lesion"]["training_mode"],
             pretrained=config["models"]["lesion"]["pretrained"],
-            n_expert=len(experts),
+            n_expert=len(expert_training_subjects()),
             folds=folds,
             classic_methods=list(CLASSIC_METHODS),
         )
@@ -705,6 +700,15 @@ def plan_models():
         logger.info(lesion.reason)
         logger.info(region.reason)
     return lesion, region
+
+
+def expert_training_subjects():
+    """The split=train visits with an expert lesion mask (the lesion model's gold stage)."""
+    return [
+        s
+        for s in SUBJECTS
+        if SAMPLES.loc[s, "split"] == "train" and SAMPLES.loc[s, "lesion_mask"]
+    ]
 
 
 def given_regions(subject):
@@ -852,11 +856,7 @@ def training_subjects(model, stage="gold"):
         return list(SUBJECTS)
     if model == "region":
         return list(REGION_PLAN.training)
-    return [
-        s
-        for s in SUBJECTS
-        if SAMPLES.loc[s, "split"] == "train" and SAMPLES.loc[s, "lesion_mask"]
-    ]
+    return expert_training_subjects()
 
 
 def reference_mask(subject):

@@ -42,4 +42,4 @@ rule all:
     """Every result of the workflow."""
     default_target: True
     input:
-        final_targets(),
+        PLAN.final_targets(),

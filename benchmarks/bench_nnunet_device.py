@@ -59,7 +59,6 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from wmhmap.nnunet.env import configure, training_threads  # noqa: E402
 from wmhmap.nnunet.training import model_folder, model_settings  # noqa: E402

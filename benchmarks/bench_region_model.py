@@ -26,7 +26,6 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from wmhmap.nnunet.env import configure  # noqa: E402
 from wmhmap.nnunet.training import model_settings  # noqa: E402

@@ -27,7 +27,6 @@ from pathlib import Path
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 MODES = ("gold", "staged", "annotation_free")
 # What a training mode changes: everything the lesion model makes and what scores it.

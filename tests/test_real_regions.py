@@ -2,7 +2,7 @@
 against the study authors' own region maps (benchmarks/bench_real_regions.py).
 
 The thresholds are what this workflow measures (2026-12-05: agreement median 0.77, whole
-parcels 0.81, loads r 0.92), a little below, so that a regression fails; see README,
+parcels 0.81, loads r 0.92), a little below, so that a regression fails; see docs/measurements.md,
 "Real scans", for where they stand against the study. Skipped unless
 ``WMHMAP_REAL_SCANS_DIR`` and ``WMHMAP_JHU_ATLAS_DIR`` are set (``.ci/run`` sets them
 when ``../shared/data`` exists).

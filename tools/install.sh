@@ -43,13 +43,13 @@ echo "keeping $(cat "$VENV/torch-constraint.txt")"
 "${PIP[@]}" install --quiet -c "$VENV/torch-constraint.txt" -e ".[dev]"
 
 # On CPU-only Linux, PyPI's torchvision (pulled in by timm) is built for CUDA torch and
-# cannot load. wmhmap never imports it (see README); try to get the matching CPU build.
+# cannot load. wmhmap never imports it (see docs/installing.md); try to get the matching CPU build.
 if ! "$VENV/bin/python" -c "import torchvision" 2>/dev/null; then
     TV=$("$VENV/bin/python" -c "import importlib.metadata as m; print(m.version('torchvision'))" 2>/dev/null || true)
     if [ -n "$TV" ] && "${PIP[@]}" install --quiet --no-deps --index-url "$CPU_INDEX" "torchvision==${TV%%+*}+cpu" 2>/dev/null; then
         echo "installed the CPU build of torchvision $TV"
     else
-        echo "note: torchvision does not import with this torch; wmhmap does not need it (README, 'Installing')"
+        echo "note: torchvision does not import with this torch; wmhmap does not need it (docs/installing.md)"
     fi
 fi
 "$VENV/bin/python" -c "import wmhmap, nnunetv2, ants, deepbet, snakemake; print('wmhmap', wmhmap.__version__, 'ready')"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Render `snakemake --rulegraph` as a Mermaid flowchart and refresh it in README.md.
+"""Render `snakemake --rulegraph` as a Mermaid flowchart and refresh it in docs/outputs.md.
 
-python tools/rulegraph.py           # rewrite the block between the README markers
-python tools/rulegraph.py --check   # exit 1 if the README's graph is out of date
+python tools/rulegraph.py           # rewrite the block between the markers of docs/outputs.md
+python tools/rulegraph.py --check   # exit 1 if the graph in docs/outputs.md is out of date
 """
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ def mermaid(dot: str) -> str:
 
 
 def main() -> int:
-    readme = REPO / "README.md"
+    readme = REPO / "docs" / "outputs.md"
     text = readme.read_text()
     block = f"{BEGIN}\n{mermaid(dot_rulegraph())}\n{END}"
     new = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
     if "--check" in sys.argv:
         if new != text:
-            print("README.md rule graph is out of date: run python tools/rulegraph.py")
+            print("docs/outputs.md rule graph is out of date: run python tools/rulegraph.py")
             return 1
         return 0
     readme.write_text(new)

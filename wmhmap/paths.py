@@ -8,7 +8,7 @@ ENTITY_ORDER = ("sub", "ses", "from", "to", "space", "label", "desc", "mode", "f
 SESSION_SEPARATOR = "_ses-"
 
 
-def bids(
+def derivative_path(
     root: str,
     *,
     subject: str,
@@ -24,12 +24,12 @@ def bids(
 
     Examples
     --------
-    >>> bids("results", subject="{subject}", desc="n4", suffix="{modality}")
+    >>> derivative_path("results", subject="{subject}", desc="n4", suffix="{modality}")
     'results/sub-{subject}/anat/sub-{subject}_desc-n4_{modality}.nii.gz'
-    >>> bids("r", subject="01", datatype="xfm", suffix="xfm", extension=".mat",
+    >>> derivative_path("r", subject="01", datatype="xfm", suffix="xfm", extension=".mat",
     ...      **{"from": "T1w", "to": "FLAIR", "mode": "image"})
     'r/sub-01/xfm/sub-01_from-T1w_to-FLAIR_mode-image_xfm.mat'
-    >>> bids("r", subject="01", ses="2", space="FLAIR", desc="wmh", suffix="mask")
+    >>> derivative_path("r", subject="01", ses="2", space="FLAIR", desc="wmh", suffix="mask")
     'r/sub-01/ses-2/anat/sub-01_ses-2_space-FLAIR_desc-wmh_mask.nii.gz'
     """
     unknown = set(entities) - set(ENTITY_ORDER)

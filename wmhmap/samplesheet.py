@@ -28,7 +28,7 @@ REQUIRED = ("subject",)
 PATH_COLUMNS = ("flair", "t1", "lesion_mask", "region_map")
 OPTIONAL = ("session", "diagnosis", "site", "age", "sex", "reference_wmh_ml", "split")
 KNOWN = (*REQUIRED, *PATH_COLUMNS, *OPTIONAL)
-# The documented column order (README), used when wmhmap writes a sheet.
+# The documented column order (README, docs/running.md), used when wmhmap writes a sheet.
 COLUMNS = (
     "subject",
     "flair",

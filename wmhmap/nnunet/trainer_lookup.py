@@ -59,6 +59,6 @@ def find_trainer_class(name: str) -> Any:
                 f"lookup failed while importing its Primus trainers ({exc}); on CPU-only "
                 "installs the PyPI torchvision does not match the CPU torch. Use "
                 "nnUNetTrainer or nnUNetTrainerShortEpochs, or install a torchvision built "
-                "for your torch (see README, 'Installing')"
+                "for your torch (see docs/installing.md)"
             ) from None
         raise

@@ -19,6 +19,8 @@ rule build_jhu_atlas:
         log_path("build_jhu_atlas"),
     conda:
         "../envs/imaging.yaml"
+    params:
+        code=code_version("build_jhu_atlas.py"),
     script:
         "../scripts/build_jhu_atlas.py"
 
@@ -26,7 +28,7 @@ rule build_jhu_atlas:
 rule propagate_atlas_labels:
     """Register the atlas T1 to the subject's brain (affine, MI) and carry its labels over."""
     input:
-        unpack(propagation_inputs),
+        unpack(of_visit(PLAN.propagation_inputs)),
         table=config["atlas"]["region_table"],
     output:
         labels=bids(subject="{subject}", space=GRID, desc="atlas", suffix="dseg"),
@@ -34,7 +36,7 @@ rule propagate_atlas_labels:
         white_matter=bids(
             subject="{subject}", space=GRID, label="WM", desc="atlas", suffix="mask"
         ),
-        xfm=atlas_xfm("{subject}"),
+        xfm=PLAN.atlas_xfm("{subject}"),
         qc=bids(
             subject="{subject}",
             datatype="qc",
@@ -69,6 +71,7 @@ rule propagate_atlas_labels:
         wm_restricted=config["registration"]["wm_restricted"],
         region_map=config["atlas"]["region_map"],
         reproducible=config["registration"]["reproducible"],
+        code=code_version("propagate_atlas_labels.py"),
     script:
         "../scripts/propagate_atlas_labels.py"
 
@@ -96,6 +99,11 @@ rule collect_registration_qc:
     conda:
         "../envs/imaging.yaml"
     params:
-        qc=config["qc"],
+        # each threshold its own param: the table depends on these four alone
+        min_brain_dice=config["qc"]["min_brain_dice"],
+        min_correlation=config["qc"]["min_correlation"],
+        icv_ml=config["qc"]["icv_ml"],
+        region_volume_ratio=config["qc"]["region_volume_ratio"],
+        code=code_version("collect_registration_qc.py"),
     script:
         "../scripts/collect_registration_qc.py"

@@ -1,10 +1,14 @@
 # Classic WMH segmenters ("bronze" masks) and their STAPLE consensus ("silver" mask).
 
 
+wildcard_constraints:
+    method="|".join(PLAN.classic) or "no-classic-methods",
+
+
 rule segment_wmh_classic:
     """Mark one classic method's WMH: white-matter intensity outliers of one scan."""
     input:
-        image=classic_image,
+        image=lambda w: PLAN.classic_image(checked_visit(w), w.method),
         white_matter=on_grid(label="WM", desc="atlas", suffix="mask"),
         brain=on_grid(desc="brain", suffix="mask"),
     output:
@@ -33,8 +37,9 @@ rule segment_wmh_classic:
     conda:
         "../envs/imaging.yaml"
     params:
-        method=classic_method_settings,
+        method=lambda w: dict(config["classic"]["methods"][w.method]),
         min_lesion_mm3=config["classic"]["min_lesion_mm3"],
+        code=code_version("segment_wmh_classic.py"),
     script:
         "../scripts/segment_wmh_classic.py"
 
@@ -42,9 +47,9 @@ rule segment_wmh_classic:
 rule staple_wmh_masks:
     """Combine a subject's classic masks by STAPLE into its silver mask."""
     input:
-        bronze_masks,
+        of_visit(lambda s: [PLAN.bronze_mask(s, m) for m in PLAN.classic_methods(s)]),
     output:
-        mask=silver_mask("{subject}"),
+        mask=PLAN.silver_mask("{subject}"),
         probability=bids(
             subject="{subject}",
             space=GRID,
@@ -65,6 +70,7 @@ rule staple_wmh_masks:
     conda:
         "../envs/imaging.yaml"
     params:
-        methods=bronze_mask_names,
+        methods=of_visit(PLAN.classic_methods),
+        code=code_version("staple_wmh_masks.py"),
     script:
         "../scripts/staple_wmh_masks.py"

@@ -14,6 +14,8 @@ rule build_demo_atlas:
         log_path("build_demo_atlas"),
     conda:
         "../envs/imaging.yaml"
+    params:
+        code=code_version("build_demo_atlas.py"),
     script:
         "../scripts/build_demo_atlas.py"
 
@@ -23,11 +25,11 @@ rule simulate_demo_subject:
     input:
         labels=rules.build_demo_atlas.output.labels,
     output:
-        t1=demo_raw("{subject}", "T1w"),
-        flair=demo_raw("{subject}", "FLAIR"),
-        lesion_mask=demo_truth("{subject}", "mask", label="WMH", desc="truth"),
-        regions=demo_truth("{subject}", "dseg", desc="truth"),
-        truth=demo_truth("{subject}", "stats", desc="truth", extension=".json"),
+        t1=PLAN.demo_raw("{subject}", "T1w"),
+        flair=PLAN.demo_raw("{subject}", "FLAIR"),
+        lesion_mask=PLAN.demo_truth("{subject}", "mask", label="WMH", desc="truth"),
+        regions=PLAN.demo_truth("{subject}", "dseg", desc="truth"),
+        truth=PLAN.demo_truth("{subject}", "stats", desc="truth", extension=".json"),
     log:
         log_path("simulate_demo_subject", visits=False, subject="{subject}"),
     benchmark:
@@ -35,8 +37,9 @@ rule simulate_demo_subject:
     conda:
         "../envs/imaging.yaml"
     params:
-        subject=subject_row,
-        demo=config["demo"],
+        subject=lambda w: PLAN.simulation_subject(w.subject),
+        demo=PLAN.simulation_design(),
+        code=code_version("simulate_demo_subject.py"),
     script:
         "../scripts/simulate_demo_subject.py"
 
@@ -45,7 +48,7 @@ rule write_demo_samplesheet:
     """Write the demo cohort's sample sheet, with reference WMH volumes."""
     input:
         truth=expand(
-            demo_truth("{subject}", "stats", desc="truth", extension=".json"),
+            PLAN.demo_truth("{subject}", "stats", desc="truth", extension=".json"),
             subject=SUBJECTS,
         ),
     output:
@@ -57,5 +60,6 @@ rule write_demo_samplesheet:
     params:
         samples=SAMPLES,
         seed=config["demo"]["seed"],
+        code=code_version("write_demo_samplesheet.py"),
     script:
         "../scripts/write_demo_samplesheet.py"

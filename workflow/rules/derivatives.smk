@@ -22,6 +22,7 @@ rule write_dataset_description:
         "../envs/imaging.yaml"
     params:
         source=BIDS_ROOT,
+        code=code_version("write_dataset_description.py"),
     script:
         "../scripts/write_dataset_description.py"
 
@@ -37,6 +38,7 @@ rule write_cohort_table:
         "../envs/imaging.yaml"
     params:
         samples=SAMPLES,
-        statistics=STATS_VISITS,
+        statistics=PLAN.stats_visits,
+        code=code_version("write_cohort_table.py"),
     script:
         "../scripts/write_cohort_table.py"

@@ -1,5 +1,8 @@
 # Segmentation evaluation against reference masks (MICCAI 2017 WMH challenge metrics).
 
+# What the evaluation tables carry of a visit.
+EVALUATED_COLUMNS = ("subject", "site", "diagnosis")
+
 
 rule evaluate_wmh_segmentation:
     """Score a subject's WMH segmentations (FLAIR, T1w, their mean, the configured
@@ -9,7 +12,7 @@ rule evaluate_wmh_segmentation:
         modalities=on_grid(label="WMH", desc="modalities", suffix="probseg"),
         sidecar=on_grid(desc="wmh", suffix="mask", extension=".json"),
         mask=on_grid(desc="wmh", suffix="mask"),
-        classic=classic_evaluation_inputs,
+        classic=of_visit(lambda s: list(PLAN.classic_evaluation(s).values())),
     output:
         bids(
             subject="{subject}",
@@ -23,8 +26,9 @@ rule evaluate_wmh_segmentation:
     conda:
         "../envs/imaging.yaml"
     params:
-        row=subject_row,
-        classic_modes=classic_evaluation_modes,
+        row=of_visit(PLAN.visit_info, EVALUATED_COLUMNS),
+        classic_modes=of_visit(lambda s: list(PLAN.classic_evaluation(s))),
+        code=code_version("evaluate_wmh_segmentation.py"),
     script:
         "../scripts/evaluate_wmh_segmentation.py"
 
@@ -32,7 +36,7 @@ rule evaluate_wmh_segmentation:
 rule evaluate_region_segmentation:
     """Region Dice of the region model (per modality, fused) and the atlas against truth."""
     input:
-        reference=reference_region_map,
+        reference=of_visit(PLAN.reference_region_map),
         modalities=on_grid(desc="regionsmodalities", suffix="dseg"),
         fused=on_grid(desc="regions", suffix="dseg"),
         sidecar=on_grid(desc="regions", suffix="dseg", extension=".json"),
@@ -51,7 +55,8 @@ rule evaluate_region_segmentation:
     conda:
         "../envs/imaging.yaml"
     params:
-        row=subject_row,
+        row=of_visit(PLAN.visit_info, EVALUATED_COLUMNS),
+        code=code_version("evaluate_region_segmentation.py"),
     script:
         "../scripts/evaluate_region_segmentation.py"
 
@@ -59,8 +64,13 @@ rule evaluate_region_segmentation:
 rule summarize_evaluation:
     """Tables (mean ± SD per mode and site), Wilcoxon tests between modes, violin plots."""
     input:
-        wmh=evaluated_wmh_tables,
-        regions=evaluated_region_tables,
+        # held-out visits with a reference that passed validation
+        wmh=lambda w: PLAN.evaluation_tables(
+            "wmh", valid_subjects(PLAN.reference_subjects())
+        ),
+        regions=lambda w: PLAN.evaluation_tables(
+            "region", valid_subjects(PLAN.region_plan.evaluated)
+        ),
         failed=FAILED_SUBJECTS,  # which subjects the tables take
     output:
         metrics=f"{RESULTS}/group/evaluation/wmh_metrics.tsv",
@@ -74,5 +84,7 @@ rule summarize_evaluation:
         log_path("summarize_evaluation"),
     conda:
         "../envs/stats.yaml"
+    params:
+        code=code_version("summarize_evaluation.py"),
     script:
         "../scripts/summarize_evaluation.py"

@@ -5,7 +5,7 @@ rule compute_regional_loads:
     """Lesion volume in each of the 34 regions, outside them and in total, for one subject."""
     input:
         lesions=on_grid(desc="wmh", suffix="mask"),
-        regions=loads_region_map,
+        regions=of_visit(PLAN.loads_region_map),
         parcels=on_grid(desc="parcels", suffix="dseg"),
         brain=on_grid(desc="brain", suffix="mask"),
         table=config["atlas"]["region_table"],
@@ -26,6 +26,8 @@ rule compute_regional_loads:
         log_path("compute_regional_loads", subject="{subject}"),
     conda:
         "../envs/imaging.yaml"
+    params:
+        code=code_version("compute_regional_loads.py"),
     script:
         "../scripts/compute_regional_loads.py"
 
@@ -44,5 +46,7 @@ rule collect_regional_loads:
         log_path("collect_regional_loads"),
     conda:
         "../envs/imaging.yaml"
+    params:
+        code=code_version("collect_regional_loads.py"),
     script:
         "../scripts/collect_regional_loads.py"

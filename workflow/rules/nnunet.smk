@@ -1,11 +1,21 @@
 # nnU-Net v2 lesion and region models: datasets, planning, one job per fold, inference.
+# Which models train, on what and in which stages: wmhmap.plan (Plan, "models").
+from wmhmap.nnunet.env import training_threads
+from wmhmap.plan import MODELS
+
+
+wildcard_constraints:
+    model="|".join(MODELS),
+    fold="[0-9]+",
+    dataset="Dataset[0-9]{3}_[A-Za-z0-9]+",
+    trained="[A-Za-z0-9_]+__[A-Za-z0-9_]+__[a-z0-9_]+",
 
 
 rule prepare_reference_mask:
     """Bring a subject's expert lesion mask onto its analysis grid (RAS)."""
     input:
-        image=expert_mask,
-        grid=analysis_grid_image,
+        image=of_visit(PLAN.expert_mask),
+        grid=of_visit(PLAN.grid_image),
     output:
         bids(
             subject="{subject}",
@@ -20,6 +30,7 @@ rule prepare_reference_mask:
         "../envs/imaging.yaml"
     params:
         role="lesion mask",
+        code=code_version("prepare_reference_image.py"),
     script:
         "../scripts/prepare_reference_image.py"
 
@@ -28,8 +39,8 @@ rule prepare_reference_regions:
     """Bring a subject's given region map (sample-sheet region_map) onto its analysis
     grid (RAS): the region model's training labels for that subject."""
     input:
-        image=lambda w: given_regions(checked_visit(w)),
-        grid=analysis_grid_image,
+        image=of_visit(PLAN.given_regions),
+        grid=of_visit(PLAN.grid_image),
     output:
         bids(subject="{subject}", space=GRID, desc="reference", suffix="dseg"),
     log:
@@ -38,6 +49,7 @@ rule prepare_reference_regions:
         "../envs/imaging.yaml"
     params:
         role="region map",
+        code=code_version("prepare_reference_image.py"),
     script:
         "../scripts/prepare_reference_image.py"
 
@@ -45,7 +57,7 @@ rule prepare_reference_regions:
 rule write_nnunet_dataset:
     """Write a model's (or a training stage's) nnU-Net raw dataset."""
     input:
-        unpack(training_inputs),
+        unpack(lambda w: PLAN.training_inputs(w.dataset)),
     output:
         directory(f"{NNUNET_ROOT}/raw/{{dataset}}"),
     log:
@@ -53,10 +65,11 @@ rule write_nnunet_dataset:
     conda:
         "../envs/nnunet.yaml"
     params:
-        subjects=training_subject_table,
-        model=model_of_dataset,
-        stage=stage_of_dataset,
-        input_mode=input_mode_of_dataset,
+        subjects=lambda w: [e.as_dict() for e in PLAN.training_table(w.dataset)],
+        model=lambda w: PLAN.dataset_model(w.dataset),
+        stage=lambda w: PLAN.dataset_stage(w.dataset)[1],
+        input_mode=lambda w: PLAN.dataset_input_mode(w.dataset),
+        code=code_version("write_nnunet_dataset.py"),
     script:
         "../scripts/write_nnunet_dataset.py"
 
@@ -66,7 +79,7 @@ rule plan_nnunet:
     with nnU-Net; write subject-grouped folds."""
     input:
         raw=f"{NNUNET_ROOT}/raw/{{dataset}}",
-        source_plans=source_plans,
+        source_plans=lambda w: PLAN.source_plans(w.dataset),
     output:
         plans=f"{NNUNET_ROOT}/preprocessed/{{dataset}}/{config['nnunet']['plans']}.json",
         splits=f"{NNUNET_ROOT}/preprocessed/{{dataset}}/splits_final.json",
@@ -78,7 +91,8 @@ rule plan_nnunet:
         "../envs/nnunet.yaml"
     threads: 2
     params:
-        nnunet=recipe_of_dataset("plan"),
+        nnunet=lambda w: PLAN.recipe(w.dataset, "plan"),
+        code=code_version("plan_nnunet.py"),
     script:
         "../scripts/plan_nnunet.py"
 
@@ -89,7 +103,7 @@ rule train_nnunet_fold:
     input:
         plans=rules.plan_nnunet.output.plans,
         splits=rules.plan_nnunet.output.splits,
-        pretrained=pretrained_fold,
+        pretrained=lambda w: PLAN.pretrained_fold(w.dataset, w.fold),
     output:
         f"{NNUNET_ROOT}/models/{{dataset}}/{{trained}}/fold_{{fold}}/checkpoint_final.pth",
     log:
@@ -108,14 +122,15 @@ rule train_nnunet_fold:
         )
     conda:
         "../envs/nnunet.yaml"
-    threads: training_threads()
+    threads: training_threads(config["nnunet"]["device"])
     resources:
-        gpu=gpu_resource(),
+        gpu=PLAN.gpus,
     params:
-        nnunet=recipe_of_dataset("train"),
+        nnunet=lambda w: PLAN.recipe(w.dataset, "train"),
         # device, compile, validation: read from the config by the script
-        model=model_of_dataset,
-        stage=stage_of_dataset,
+        model=lambda w: PLAN.dataset_model(w.dataset),
+        stage=lambda w: PLAN.dataset_stage(w.dataset)[1],
+        code=code_version("train_nnunet_fold.py"),
     script:
         "../scripts/train_nnunet_fold.py"
 
@@ -123,7 +138,7 @@ rule train_nnunet_fold:
 rule install_pretrained_model:
     """Verify a model zip's sha256 and install it (inference-only runs)."""
     input:
-        zip=pretrained_zip,
+        zip=lambda w: config["models"][w.model]["pretrained"],
     output:
         f"{NNUNET_ROOT}/installed/{{model}}.sha256",
     log:
@@ -131,7 +146,8 @@ rule install_pretrained_model:
     conda:
         "../envs/nnunet.yaml"
     params:
-        sha256=pretrained_sha256,
+        sha256=lambda w: config["models"][w.model]["sha256"],
+        code=code_version("install_pretrained_model.py"),
     script:
         "../scripts/install_pretrained_model.py"
 
@@ -139,17 +155,16 @@ rule install_pretrained_model:
 rule record_trained_model:
     """Record the trained folds that segment (folder, fold checksums) in one file."""
     input:
-        final_checkpoints,
+        lambda w: PLAN.final_checkpoints(w.model),
     output:
         f"{NNUNET_ROOT}/trained/{{model}}.json",
     log:
         log_path("record_trained_model", model="{model}"),
-    wildcard_constraints:
-        model="|".join(MODELS),
     conda:
         "../envs/nnunet.yaml"
     params:
-        folds=lambda w: fold_ids(w.model),
+        folds=lambda w: PLAN.fold_ids(w.model),
+        code=code_version("record_trained_model.py"),
     script:
         "../scripts/record_trained_model.py"
 
@@ -159,9 +174,9 @@ rule segment_subject:
     regions) from FLAIR and T1w with every fold of each model, and fuse: one job, so
     the imports, the device and the scans are loaded once per subject."""
     input:
-        unpack(segmentation_inputs),
+        unpack(of_visit(PLAN.segmentation_inputs)),
     output:
-        **segmentation_files(),
+        **PLAN.segmentation_files(),
     log:
         log_path("segment_subject", subject="{subject}", space="{space}"),
     benchmark:
@@ -170,10 +185,11 @@ rule segment_subject:
         "../envs/nnunet.yaml"
     threads: 1
     resources:
-        gpu=gpu_resource(),
+        gpu=PLAN.gpus,
     params:
-        models=segmentation_settings(),
-        images=subject_images,
+        models=PLAN.segmentation_settings(),
+        images=of_visit(PLAN.preprocessed),
+        code=code_version("segment_subject.py"),
     script:
         "../scripts/segment_subject.py"
 
@@ -181,7 +197,7 @@ rule segment_subject:
 rule export_nnunet_model:
     """Export a trained model as an nnU-Net zip with its sha256 beside it."""
     input:
-        trained_checkpoints,
+        lambda w: PLAN.trained_checkpoints(w.dataset),
     output:
         zip=f"{NNUNET_ROOT}/export/{{dataset}}.zip",
         sha256=f"{NNUNET_ROOT}/export/{{dataset}}.zip.sha256",
@@ -191,5 +207,6 @@ rule export_nnunet_model:
         "../envs/nnunet.yaml"
     params:
         folds=list(range(config["nnunet"]["folds"])),
+        code=code_version("export_nnunet_model.py"),
     script:
         "../scripts/export_nnunet_model.py"

@@ -4,7 +4,7 @@
 rule validate_subject_inputs:
     """Check every input image of a subject before any heavy work starts."""
     input:
-        unpack(raw_inputs),
+        unpack(lambda w: PLAN.raw_inputs(visit(w))),
     output:
         bids(
             subject="{subject}",
@@ -18,7 +18,8 @@ rule validate_subject_inputs:
     conda:
         "../envs/imaging.yaml"
     params:
-        row=subject_row,
+        files=lambda w: PLAN.input_files(visit(w)),
+        code=code_version("validate_subject_inputs.py"),
     script:
         "../scripts/validate_subject_inputs.py"
 
@@ -41,6 +42,8 @@ checkpoint collect_input_validation:
         log_path("collect_input_validation"),
     conda:
         "../envs/imaging.yaml"
+    params:
+        code=code_version("collect_input_validation.py"),
     script:
         "../scripts/collect_input_validation.py"
 
@@ -48,12 +51,12 @@ checkpoint collect_input_validation:
 rule correct_bias_n4:
     """Reorient a scan to RAS, extract its brain (deepbet) and correct its bias field (N4)."""
     input:
-        image=raw_image,
-        validation=validation_report,
+        image=lambda w: PLAN.raw_image(visit(w), w.modality),
+        validation=lambda w: PLAN.validation_report(visit(w)),
     output:
         image=bids(subject="{subject}", desc="n4", suffix="{modality}"),
-        brain=native_brain_mask("{subject}", "{modality}"),
-        brain_json=native_brain_mask("{subject}", "{modality}", ".json"),
+        brain=PLAN.native_brain_mask("{subject}", "{modality}"),
+        brain_json=PLAN.native_brain_mask("{subject}", "{modality}", ".json"),
     log:
         log_path("correct_bias_n4", subject="{subject}", modality="{modality}"),
     benchmark:
@@ -63,6 +66,7 @@ rule correct_bias_n4:
     threads: 1
     params:
         n4=config["preprocess"]["n4"],
+        code=code_version("correct_bias_n4.py"),
     script:
         "../scripts/correct_bias_n4.py"
 
@@ -73,7 +77,7 @@ rule register_t1w_to_flair:
         t1w=bids(subject="{subject}", desc="n4", suffix="T1w"),
         flair=bids(subject="{subject}", desc="n4", suffix="FLAIR"),
     output:
-        xfm=t1w_to_flair_xfm("{subject}"),
+        xfm=PLAN.t1w_to_flair_xfm("{subject}"),
     log:
         log_path("register_t1w_to_flair", subject="{subject}"),
     benchmark:
@@ -84,6 +88,7 @@ rule register_t1w_to_flair:
     params:
         rigid=config["preprocess"]["rigid"],
         reproducible=config["registration"]["reproducible"],
+        code=code_version("register_t1w_to_flair.py"),
     script:
         "../scripts/register_t1w_to_flair.py"
 
@@ -91,7 +96,7 @@ rule register_t1w_to_flair:
 rule normalize_intensity:
     """Bring a scan onto the analysis grid and scale brain intensities to [0, 1]."""
     input:
-        unpack(normalization_inputs),
+        unpack(lambda w: PLAN.normalization_inputs(checked_visit(w), w.modality)),
     output:
         bids(subject="{subject}", space=GRID, desc="preproc", suffix="{modality}"),
     log:
@@ -106,5 +111,6 @@ rule normalize_intensity:
     params:
         percentiles=config["preprocess"]["normalize_percentiles"],
         dilation_mm=config["preprocess"]["brain_mask_dilation_mm"],
+        code=code_version("normalize_intensity.py"),
     script:
         "../scripts/normalize_intensity.py"

@@ -1,11 +1,12 @@
 # Cohort statistics and the paper's figures: brain volumes, Bland-Altman validation,
 # classification (ROC/AUC), clustering of regional loads.
+from wmhmap.plan import CLASSIFICATION_KEYS, CLUSTERING_KEYS
 
 
 rule measure_brain_volumes:
     """CSF, GM, WM (Atropos), hippocampus (atlas + local SyN) and ICV of one subject."""
     input:
-        unpack(brain_volume_inputs),
+        unpack(of_visit(PLAN.brain_volume_inputs)),
     output:
         bids(
             subject="{subject}",
@@ -21,8 +22,9 @@ rule measure_brain_volumes:
         "../envs/imaging.yaml"
     threads: 1
     params:
-        modality=registration_modality_of,
+        modality=of_visit(PLAN.registration_modality),
         reproducible=config["registration"]["reproducible"],
+        code=code_version("measure_brain_volumes.py"),
     script:
         "../scripts/measure_brain_volumes.py"
 
@@ -38,6 +40,8 @@ rule collect_brain_volumes:
         log_path("collect_brain_volumes"),
     conda:
         "../envs/imaging.yaml"
+    params:
+        code=code_version("concat_tables.py"),
     script:
         "../scripts/concat_tables.py"
 
@@ -46,7 +50,7 @@ rule validate_volumes:
     """Bland-Altman of predicted against reference WMH volumes; load distributions."""
     input:
         wide=f"{RESULTS}/group/regional_loads_wide.tsv",
-        samplesheet=samplesheet_file(),
+        samplesheet=PLAN.samplesheet_file(),
         failed=FAILED_SUBJECTS,
     output:
         validation=f"{STATS}/volume_validation.tsv",
@@ -69,6 +73,7 @@ rule validate_volumes:
         "../envs/stats.yaml"
     params:
         log_offset_ml=config["stats"]["log_offset_ml"],
+        code=code_version("validate_volumes.py"),
     script:
         "../scripts/validate_volumes.py"
 
@@ -77,7 +82,7 @@ rule classify_diagnoses:
     """AD / MCI / CN logistic regression over four feature sets: ROC, AUC, DeLong, Logit."""
     input:
         wide=f"{RESULTS}/group/regional_loads_wide.tsv",
-        samplesheet=samplesheet_file(),
+        samplesheet=PLAN.samplesheet_file(),
         failed=FAILED_SUBJECTS,
         brain=f"{RESULTS}/group/brain_volumes.tsv",
         table=config["atlas"]["region_table"],
@@ -109,8 +114,9 @@ rule classify_diagnoses:
     conda:
         "../envs/stats.yaml"
     params:
-        tasks=classification_tasks(),
-        stats=config["stats"],
+        tasks=PLAN.classification_tasks(),
+        stats=PLAN.settings("stats", CLASSIFICATION_KEYS),
+        code=code_version("classify_diagnoses.py"),
     script:
         "../scripts/classify_diagnoses.py"
 
@@ -119,7 +125,7 @@ rule cluster_regional_loads:
     """k-means on normalised regional loads: silhouette, groups, lesion-frequency map."""
     input:
         wide=f"{RESULTS}/group/regional_loads_wide.tsv",
-        samplesheet=samplesheet_file(),
+        samplesheet=PLAN.samplesheet_file(),
         failed=FAILED_SUBJECTS,
         table=config["atlas"]["region_table"],
     output:
@@ -144,7 +150,8 @@ rule cluster_regional_loads:
     conda:
         "../envs/stats.yaml"
     params:
-        stats=config["stats"],
+        stats=PLAN.settings("stats", CLUSTERING_KEYS),
+        code=code_version("cluster_regional_loads.py"),
     script:
         "../scripts/cluster_regional_loads.py"
 
@@ -152,13 +159,15 @@ rule cluster_regional_loads:
 rule figures:
     """Every paper figure, regenerated from existing tables (no image is recomputed)."""
     input:
-        figure_targets,
+        # the overlays of the visits that passed validation, so that a report can be
+        # built after a --keep-going run with failures
+        lambda w: PLAN.stats_targets(valid_subjects()),
 
 
 rule plot_subject_overlay:
     """Lesions and regions over the subject's FLAIR and T1w (nilearn), PNG and PDF."""
     input:
-        unpack(overlay_inputs),
+        unpack(of_visit(PLAN.overlay_inputs)),
     output:
         report(
             bids(
@@ -184,6 +193,8 @@ rule plot_subject_overlay:
         log_path("plot_subject_overlay", subject="{subject}"),
     conda:
         "../envs/stats.yaml"
+    params:
+        code=code_version("plot_subject_overlay.py"),
     script:
         "../scripts/plot_subject_overlay.py"
 
@@ -206,7 +217,8 @@ rule plot_high_load_panel:
     conda:
         "../envs/stats.yaml"
     params:
-        subjects=valid_flair_subjects,
+        subjects=lambda w: valid_subjects(FLAIR_SUBJECTS),
         n=4,
+        code=code_version("plot_high_load_panel.py"),
     script:
         "../scripts/plot_high_load_panel.py"

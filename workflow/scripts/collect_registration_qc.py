@@ -1,13 +1,18 @@
-import sys
-
-
 def main(log):
     import pandas as pd
 
     from wmhmap.imageio import atomic_open
     from wmhmap.qc import QcThresholds, registration_flags
 
-    thresholds = QcThresholds.from_config(snakemake.params.qc)
+    p = snakemake.params
+    thresholds = QcThresholds.from_config(
+        {
+            "min_brain_dice": p.min_brain_dice,
+            "min_correlation": p.min_correlation,
+            "icv_ml": p.icv_ml,
+            "region_volume_ratio": p.region_volume_ratio,
+        }
+    )
     tables = [pd.read_csv(path, sep="\t", na_values="n/a") for path in snakemake.input.tables]
     qc = pd.concat(tables, ignore_index=True)
     reasons = []
@@ -24,7 +29,6 @@ def main(log):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
     from wmhmap.logs import rule_script
 
     with rule_script(snakemake.log[0], snakemake.threads) as log:

@@ -1,5 +1,3 @@
-import sys
-
 MODES = ("flair", "t1", "mean", "fused")
 """FLAIR alone, T1w alone, the mean of both softmax maps, and the workflow's own mask
 (the model's configured fusion, ``models.lesion.fusion``); then the classic masks
@@ -55,7 +53,6 @@ def main(log):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
     from wmhmap.logs import rule_script
 
     with rule_script(snakemake.log[0], snakemake.threads) as log:

@@ -1,6 +1,3 @@
-import sys
-
-
 def overlay_name(path):
     """The figure's path from the results folder (``sub-.../figures/...png``)."""
     from pathlib import Path
@@ -99,7 +96,6 @@ def main(log):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
     from wmhmap.antspy import registration_script
 
     reproducible = snakemake.params.reproducible

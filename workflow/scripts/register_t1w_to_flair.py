@@ -1,6 +1,3 @@
-import sys
-
-
 def main(log):
     import nibabel as nib
 
@@ -24,7 +21,6 @@ def main(log):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
     from wmhmap.antspy import registration_script
 
     reproducible = snakemake.params.reproducible

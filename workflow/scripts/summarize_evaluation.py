@@ -1,5 +1,3 @@
-import sys
-
 METRICS = ("dice", "hd95", "avd", "lesion_recall", "lesion_f1")
 
 
@@ -73,7 +71,6 @@ def main(log):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
     from wmhmap.logs import rule_script
 
     with rule_script(snakemake.log[0], snakemake.threads) as log:

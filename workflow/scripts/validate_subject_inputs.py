@@ -1,6 +1,3 @@
-import sys
-
-
 def main(log):
     import json
 
@@ -8,7 +5,7 @@ def main(log):
     from wmhmap.imageio import atomic_open
     from wmhmap.validation import failed_report, validate_subject
 
-    row = snakemake.params.row
+    row = snakemake.params.files
     try:
         report = validate_subject(row)
         log.info("inputs of subject %s are valid", report["subject"])
@@ -22,7 +19,6 @@ def main(log):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
     from wmhmap.logs import rule_script
 
     with rule_script(snakemake.log[0], snakemake.threads) as log:

@@ -1,6 +1,3 @@
-import sys
-
-
 def main(log):
     import json
 
@@ -14,7 +11,6 @@ def main(log):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, f"{snakemake.scriptdir}/../..")
     from wmhmap.logs import rule_script
 
     with rule_script(snakemake.log[0], snakemake.threads) as log:

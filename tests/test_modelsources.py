@@ -1,11 +1,11 @@
-"""Which models a run trains, from what and on whom (wmhmap.planning)."""
+"""Which models a run trains, from what and on whom (wmhmap.modelsources)."""
 
 from __future__ import annotations
 
 import pytest
 
 from wmhmap.errors import InputError
-from wmhmap.planning import lesion_model_source, region_model_plan
+from wmhmap.modelsources import lesion_model_source, region_model_plan
 
 CLASSIC = ["flairz", "flairpct", "t1z"]
 

@@ -410,3 +410,46 @@ def test_loads_from_files(tmp_path):
         regional_loads_from_files(
             tmp_path / "missing.nii.gz", tmp_path / "reg.nii.gz", TABLE, subject="s"
         )
+
+
+def test_load_uncertainty_measures_each_fold_and_flags_disagreement():
+    """Three folds that agree on region 1 and disagree on region 2: the per-fold loads,
+    their spread and the probability-weighted load follow by hand; lesion voxels
+    outside the white matter join their parcel's region in every fold."""
+    from wmhmap.loads import UNCERTAINTY_COLUMNS, lesions_count_as_white_matter, load_uncertainty
+
+    table = RegionTable((Region(1, "left", "a", ()), Region(2, "right", "b", ())))
+    regions = np.zeros((4, 4, 1), np.uint8)
+    regions[:2] = 1
+    regions[2:] = 2
+    regions[3, 3, 0] = 0  # a lesion voxel outside the white matter, in parcel 2
+    parcels = regions.copy()
+    parcels[3, 3, 0] = 2
+    folds = np.zeros((4, 4, 1, 3), np.float32)
+    folds[0, :2, 0, :] = 0.9  # region 1: two voxels, every fold
+    folds[2, 0, 0] = [0.9, 0.1, 0.1]  # region 2: one fold only
+    folds[3, 3, 0] = [0.8, 0.8, 0.2]  # joins region 2 through its parcel
+
+    def region_map_for(mask):
+        return lesions_count_as_white_matter(regions, parcels, mask, table)
+
+    fused = folds.mean(-1) >= 0.5
+    loads = regional_loads(fused, region_map_for(fused), table, voxel_volume_mm3=2.0, subject="s")
+    out = load_uncertainty(
+        folds, region_map_for, loads, table, voxel_volume_mm3=2.0, max_spread=0.5
+    )
+    assert list(out.columns[-len(UNCERTAINTY_COLUMNS) :]) == list(UNCERTAINTY_COLUMNS)
+    one, two, outside = (out.iloc[i] for i in range(3))
+    assert (one.fold_min_mm3, one.fold_max_mm3, one.fold_sd_mm3) == (4.0, 4.0, 0.0)
+    assert not one.uncertain
+    # region 2 by fold: 2 voxels, 1 voxel, 0 voxels (x 2 mm3); the fused mask: 1 voxel
+    assert (two.fold_min_mm3, two.fold_mean_mm3, two.fold_max_mm3) == (0.0, 2.0, 4.0)
+    assert np.isclose(two.fold_sd_mm3, 2.0)
+    assert two.lesion_mm3 == 2.0 and two.uncertain  # range 4 > 0.5 x 2
+    assert np.isclose(two.expected_mm3, 2.0 * (1.1 / 3 + 1.8 / 3))
+    assert np.isclose(one.expected_mm3, 2.0 * 1.8)
+    assert outside.fold_max_mm3 == 0.0
+    with pytest.raises(InputError, match="expected 4"):
+        load_uncertainty(
+            folds[..., 0], region_map_for, loads, table, voxel_volume_mm3=2.0, max_spread=0.5
+        )

@@ -84,6 +84,11 @@ RERUNS = [
     ("AUC bootstrap resamples", {"stats": {"bootstrap": 100}}, {"classify_diagnoses"}),
     ("the Bland-Altman offset", {"stats": {"log_offset_ml": 0.2}}, {"validate_volumes"}),
     ("compiling the network", {"nnunet": {"compile": True}}, set()),
+    (
+        "the uncertainty flag",
+        {"loads": {"uncertain_spread": 1.0}},
+        LOADS | STATISTICS | {"plot_high_load_panel"},
+    ),
     ("test-time mirroring", {"nnunet": {"tta": True}}, AFTER_SEGMENTATION),
     ("the inference device", {"nnunet": {"device": "auto"}}, AFTER_SEGMENTATION),
     (

@@ -179,7 +179,7 @@ def test_save_figure_writes_png_and_pdf(tmp_path: Path) -> None:
 def test_subject_overlay_shows_the_slices_with_the_most_lesion() -> None:
     import nibabel as nib
 
-    from wmhmap.qc import _lesion_cuts, high_load_panel, lesion_region_overlay
+    from wmhmap.qc import _lesion_cuts, lesion_region_overlay
 
     affine = np.diag([2.0, 2.0, 3.0, 1.0])
     affine[:3, 3] = [-30.0, -30.0, -30.0]
@@ -202,7 +202,64 @@ def test_subject_overlay_shows_the_slices_with_the_most_lesion() -> None:
     )
     titles = [ax.get_title(loc="left") for ax in figure.axes if ax.get_title(loc="left")]
     assert titles == ["FLAIR: lesions", "FLAIR: regions", "T1w: lesions", "T1w: regions"]
-    panel = high_load_panel([("a", background, lesion_img, 0.06)], cuts=2)
-    assert [ax.get_title(loc="left") for ax in panel.axes if ax.get_title(loc="left")] == [
-        "sub-a: 0.1 mL"
-    ]
+
+
+def _panel_subject(name: str, seed: int, shape=(40, 48, 24), zooms=(2.0, 2.0, 4.0)):
+    import nibabel as nib
+
+    from wmhmap.highload import HighLoadSubject
+
+    affine = np.diag([*zooms, 1.0])
+    rng = np.random.default_rng(seed)
+    head = np.zeros(shape, np.float32)
+    head[4:36, 6:42, 2:22] = 1.0 + rng.random((32, 36, 20)).astype(np.float32)
+    lesions = np.zeros(shape, np.uint8)
+    lesions[10:14, 12:16, 6] = 1  # 16 voxels: the slice with most lesion
+    lesions[20:23, 20:23, 15] = 1  # 9 voxels
+    lesions[25, 25, 16] = 1  # next to 15: too close for its own column
+    regions = np.zeros(shape, np.uint8)
+    regions[6:20, 8:40, 3:21] = 5
+    regions[20:34, 8:40, 3:21] = 6
+    return HighLoadSubject(
+        name,
+        nib.Nifti1Image(head, affine),
+        nib.Nifti1Image(lesions, affine),
+        nib.Nifti1Image(regions, affine),
+        2.5,
+    )
+
+
+def test_high_load_panel_shows_lesions_and_regions_without_overlap() -> None:
+    """The study's Figure 3: per subject a lesion row and a region row on the same
+    slices, where the lesions are; no two axes (labels included) overlap and the images
+    fill the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from wmhmap.highload import axial_cuts, high_load_panel
+
+    subjects = [_panel_subject("a", 0), _panel_subject("b", 1), _panel_subject("c", 2)]
+    lesions = np.asarray(subjects[0].lesions.dataobj) > 0
+    assert axial_cuts(lesions, lesions, 2) == [6, 15]
+    figure = high_load_panel(subjects, cuts=3)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    axes = figure.axes
+    assert len(axes) == 2 * 3 * 3
+    boxes = [ax.get_tightbbox(renderer) for ax in axes]
+    for i, first in enumerate(boxes):
+        for second in boxes[i + 1 :]:
+            width = min(first.x1, second.x1) - max(first.x0, second.x0)
+            height = min(first.y1, second.y1) - max(first.y0, second.y0)
+            assert width <= 1 or height <= 1, (first, second)
+    # the images fill the figure: no large empty margin
+    area = sum(
+        ax.get_window_extent(renderer).width * ax.get_window_extent(renderer).height for ax in axes
+    )
+    assert area / (figure.bbox.width * figure.bbox.height) > 0.6
+    # row labels name the subject and its load; the second row of each shows regions
+    labels = [ax.get_ylabel() for ax in axes if ax.get_ylabel()]
+    assert labels[:2] == ["sub-a\n2.5 mL\nlesions", "regions"]
+    lesion_row, region_row = axes[0:3], axes[3:6]
+    assert all(ax.images[1].get_array().max() == 1 for ax in lesion_row[:2])
+    assert {int(v) for v in np.unique(region_row[0].images[1].get_array().compressed())} == {5, 6}

@@ -201,16 +201,20 @@ def test_a_subject_missing_t1w_is_segmented_from_flair_and_flagged(results):
 
 
 def test_regional_loads_add_up_and_match_the_masks(results):
-    from wmhmap.loads import LONG_COLUMNS, SUMMARY_COLUMNS, regional_loads_from_files
+    from wmhmap.loads import (
+        LONG_COLUMNS,
+        SUMMARY_COLUMNS,
+        UNCERTAINTY_COLUMNS,
+        regional_loads_from_files,
+    )
     from wmhmap.regions import load_region_table
 
     group = results / "group"
     long = pd.read_csv(group / "regional_loads_long.tsv", sep="\t")
     wide = pd.read_csv(group / "regional_loads_wide.tsv", sep="\t")
     summary = pd.read_csv(group / "loads_summary.tsv", sep="\t")
-    assert list(long.columns) == list(LONG_COLUMNS) and list(summary.columns) == list(
-        SUMMARY_COLUMNS
-    )
+    assert list(long.columns) == [*LONG_COLUMNS, *UNCERTAINTY_COLUMNS]
+    assert list(summary.columns) == list(SUMMARY_COLUMNS)
     assert sorted(wide.subject) == sorted(summary.subject) == subjects(results)
     assert len(long) == len(subjects(results)) * 35  # 34 regions and "outside"
     region_map = "atlas" if workflow_config()["loads"]["regions"] == "atlas" else "regions"
@@ -233,6 +237,10 @@ def test_regional_loads_add_up_and_match_the_masks(results):
             subject=s,
         )
         assert np.allclose(again.lesion_mm3.to_numpy(), rows.lesion_mm3.to_numpy())
+        # the folds' range holds the probability-weighted load's fold mean
+        assert (rows.fold_min_mm3 <= rows.fold_mean_mm3 + 1e-9).all()
+        assert (rows.fold_mean_mm3 <= rows.fold_max_mm3 + 1e-9).all()
+        assert (rows.expected_mm3 >= 0).all()
         assert np.isclose(wide.set_index("subject").loc[s, "global_mm3"], one.global_mm3)
 
 

@@ -61,7 +61,7 @@ gives the same bytes.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -89,6 +89,19 @@ LONG_COLUMNS: tuple[str, ...] = (
     "lesion_count",
 )
 """Columns of the per-subject (and cohort) long table, in order."""
+
+UNCERTAINTY_COLUMNS: tuple[str, ...] = (
+    "fold_mean_mm3",
+    "fold_sd_mm3",
+    "fold_min_mm3",
+    "fold_max_mm3",
+    "expected_mm3",
+    "uncertain",
+)
+"""Columns the per-subject long table adds when the per-fold probabilities are known:
+each row's lesion volume by every cross-validation fold's own mask (mean, SD, range),
+the probability-weighted volume (``expected_mm3``: the sum of the fused probability),
+and ``uncertain``, set where the folds' range exceeds ``max_spread`` times the load."""
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "subject",
@@ -494,6 +507,83 @@ def lesions_count_as_white_matter(
     return out
 
 
+def load_uncertainty(
+    fold_probabilities: npt.ArrayLike,
+    region_map_for: Callable[[npt.NDArray[np.bool_]], npt.NDArray[np.integer[Any]]],
+    loads: pd.DataFrame,
+    table: RegionTable,
+    *,
+    voxel_volume_mm3: float,
+    max_spread: float,
+) -> pd.DataFrame:
+    """A subject's long table with :data:`UNCERTAINTY_COLUMNS` added, from what inference
+    already keeps: the WMH probability of every cross-validation fold.
+
+    Parameters
+    ----------
+    fold_probabilities
+        4-D array, the last axis one fold's P(WMH) in [0, 1] on the region map's grid.
+    region_map_for
+        The region map the loads use for a lesion mask (the lesions that lie outside the
+        white matter join their parcel's region: :func:`lesions_count_as_white_matter`).
+    loads
+        The long table of the final (fused) mask (:func:`regional_loads`).
+    max_spread
+        A row is ``uncertain`` when the folds' range (max - min) exceeds this times its
+        load (times one voxel for a row without load).
+
+    Examples
+    --------
+    >>> from wmhmap.regions import Region
+    >>> t = RegionTable((Region(1, "left", "a", ()), Region(2, "right", "b", ())))
+    >>> regions = np.array([[[1, 1, 1, 2, 2, 2]]])
+    >>> folds = np.array([[[[.9, .8], [.9, .2], [0, 0], [.6, .7], [0, 0], [0, .4]]]])
+    >>> loads = regional_loads(folds.mean(-1) >= .5, regions, t, voxel_volume_mm3=1.0,
+    ...                        subject="01")
+    >>> out = load_uncertainty(folds, lambda m: regions, loads, t, voxel_volume_mm3=1.0,
+    ...                        max_spread=0.5)
+    >>> out[["region_id", "lesion_mm3", "fold_min_mm3", "fold_max_mm3", "uncertain"]
+    ...     ].to_numpy().tolist()
+    [[1, 2.0, 1.0, 2.0, False], [2, 1.0, 1.0, 1.0, False], [0, 0.0, 0.0, 0.0, False]]
+    >>> round(float(out.expected_mm3.iloc[0]), 2), round(float(out.expected_mm3.iloc[1]), 2)
+    (1.4, 0.85)
+    """
+    probabilities = np.asarray(fold_probabilities, dtype=np.float32)
+    if probabilities.ndim != 4:
+        raise InputError(
+            f"fold probabilities have {probabilities.ndim} dimensions, expected 4 (x, y, z, fold)",
+            fix="pass the desc-folds probseg of the segmentation",
+        )
+    width = table.max_id + 1
+    in_table = np.zeros(max(width, 256), dtype=np.intp)
+    in_table[table.ids] = table.ids
+    row_ids = np.append(table.ids, OUTSIDE)
+
+    def per_row(labels: npt.NDArray[np.integer[Any]], weights: Any = None) -> Any:
+        counts = np.bincount(in_table[labels.astype(np.intp)], weights=weights, minlength=width)
+        return counts[row_ids] * voxel_volume_mm3
+
+    fold_loads = []
+    for k in range(probabilities.shape[-1]):
+        mask = probabilities[..., k] >= 0.5
+        fold_loads.append(per_row(np.asarray(region_map_for(mask))[mask]))
+    by_fold = np.array(fold_loads, dtype=np.float64)  # folds x rows
+    fused = probabilities.mean(axis=-1)
+    candidates = fused > 0
+    final = np.asarray(region_map_for(fused >= 0.5))
+    expected = per_row(final[candidates], weights=fused[candidates].astype(np.float64))
+    out = loads.copy()
+    lesion = out["lesion_mm3"].to_numpy(dtype=np.float64)
+    out["fold_mean_mm3"] = by_fold.mean(axis=0)
+    out["fold_sd_mm3"] = by_fold.std(axis=0, ddof=1) if len(by_fold) > 1 else 0.0
+    out["fold_min_mm3"] = by_fold.min(axis=0)
+    out["fold_max_mm3"] = by_fold.max(axis=0)
+    out["expected_mm3"] = expected
+    spread = out["fold_max_mm3"] - out["fold_min_mm3"]
+    out["uncertain"] = spread > max_spread * np.maximum(lesion, voxel_volume_mm3)
+    return out
+
+
 def regional_loads_from_images(
     lesion_image: nib.Nifti1Image,
     region_image: nib.Nifti1Image,
@@ -734,7 +824,9 @@ def cohort_long(long_tables: Iterable[pd.DataFrame]) -> pd.DataFrame:
                 fix="pass each subject's table once",
             )
         seen |= subjects
-    return pd.concat([t[list(LONG_COLUMNS)] for t in tables], ignore_index=True)
+    # the per-fold uncertainty columns travel along when every table has them
+    extra = [c for c in UNCERTAINTY_COLUMNS if all(c in t.columns for t in tables)]
+    return pd.concat([t[[*LONG_COLUMNS, *extra]] for t in tables], ignore_index=True)
 
 
 def cohort_wide(long_tables: Iterable[pd.DataFrame] | pd.DataFrame) -> pd.DataFrame:

@@ -818,10 +818,14 @@ class Plan:
 
     # ------------------------------------------------------------ loads and evaluation
 
+    @property
+    def loads_regions_desc(self) -> str:
+        """``desc`` of the region maps the loads use: the region model's or the atlas's."""
+        return "regions" if self.config["loads"]["regions"] == "model" else "atlas"
+
     def loads_region_map(self, subject: str) -> str:
         """The region map the loads use: the nnU-Net region model's, or the atlas's."""
-        desc = "regions" if self.config["loads"]["regions"] == "model" else "atlas"
-        return self.bids(subject, space=GRID, desc=desc, suffix="dseg")
+        return self.bids(subject, space=GRID, desc=self.loads_regions_desc, suffix="dseg")
 
     def reference_subjects(self) -> list[str]:
         """Held-out visits with a reference mask (training subjects would flatter the model)."""

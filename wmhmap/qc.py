@@ -351,19 +351,3 @@ def lesion_region_overlay(
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
-
-
-def high_load_panel(
-    subjects: list[tuple[str, nib.Nifti1Image, nib.Nifti1Image, float]], *, cuts: int = 6
-) -> Figure:
-    """Lesions over FLAIR for representative high-load subjects, one row each.
-
-    ``subjects`` holds (subject id, FLAIR, lesion mask, global load in mL).
-    """
-    fig = Figure(figsize=(2.0 * cuts + 1, 2.2 * max(len(subjects), 1)), layout="constrained")
-    axes = fig.subplots(max(len(subjects), 1), 1, squeeze=False)[:, 0]
-    with _objects_so_far_left_to_gc():
-        for ax, (subject, flair, lesions, load_ml) in zip(axes, subjects, strict=False):
-            z_world = _lesion_cuts(lesions, flair, cuts)
-            _plot_row(ax, flair, lesions, z_world, "lesions", f"sub-{subject}: {load_ml:.1f} mL")
-    return fig

@@ -5,6 +5,7 @@ rule compute_regional_loads:
     """Lesion volume in each of the 34 regions, outside them and in total, for one subject."""
     input:
         lesions=on_grid(desc="wmh", suffix="mask"),
+        folds=on_grid(label="WMH", desc="folds", suffix="probseg"),
         regions=of_visit(PLAN.loads_region_map),
         parcels=on_grid(desc="parcels", suffix="dseg"),
         brain=on_grid(desc="brain", suffix="mask"),
@@ -27,6 +28,7 @@ rule compute_regional_loads:
     conda:
         "../envs/imaging.yaml"
     params:
+        uncertain_spread=config["loads"]["uncertain_spread"],
         code=code_version("compute_regional_loads.py"),
     script:
         "../scripts/compute_regional_loads.py"

@@ -200,7 +200,8 @@ rule plot_subject_overlay:
 
 
 rule plot_high_load_panel:
-    """Lesions over FLAIR of the subjects with the highest loads (the study's Figure 3)."""
+    """Lesions and regions over FLAIR of the subjects with the highest loads (the
+    study's Figure 3)."""
     input:
         summary=f"{RESULTS}/group/loads_summary.tsv",
         flair=validated(
@@ -208,6 +209,12 @@ rule plot_high_load_panel:
         ),
         lesions=validated(
             space=GRID, desc="wmh", suffix="mask", subjects=FLAIR_SUBJECTS
+        ),
+        regions=validated(
+            space=GRID,
+            desc=PLAN.loads_regions_desc,
+            suffix="dseg",
+            subjects=FLAIR_SUBJECTS,
         ),
     output:
         figure("high_load_subjects", "high_load_subjects", "Figures"),

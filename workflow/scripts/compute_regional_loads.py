@@ -6,6 +6,7 @@ def main(log):
     from wmhmap.loads import (
         check_same_grid,
         lesions_count_as_white_matter,
+        load_uncertainty,
         regional_loads_from_images,
         summarize_loads,
         write_loads_tsv,
@@ -34,12 +35,12 @@ def main(log):
             reference_file=i.regions,
             subject=subject,
         )
-    counted = lesions_count_as_white_matter(
-        np.asarray(regions.dataobj),
-        np.asarray(parcels.dataobj),
-        np.asarray(lesions.dataobj) > 0,
-        table,
-    )
+    region_labels, parcel_labels = np.asarray(regions.dataobj), np.asarray(parcels.dataobj)
+
+    def region_map_for(mask):
+        return lesions_count_as_white_matter(region_labels, parcel_labels, mask, table)
+
+    counted = region_map_for(np.asarray(lesions.dataobj) > 0)
     loads = regional_loads_from_images(
         lesions,
         nib.Nifti1Image(counted, regions.affine, regions.header),
@@ -48,6 +49,25 @@ def main(log):
         icv_mm3=icv,
         lesion_file=i.lesions,
         region_file=i.regions,
+    )
+    folds = nib.load(i.folds)
+    check_same_grid(
+        folds.slicer[..., 0],
+        regions,
+        what="fold probabilities",
+        reference_what="region map",
+        image_file=i.folds,
+        reference_file=i.regions,
+        subject=subject,
+    )
+    # per-fold loads and the probability-weighted load (UNCERTAINTY_COLUMNS)
+    loads = load_uncertainty(
+        folds.get_fdata(dtype=np.float32),
+        region_map_for,
+        loads,
+        table,
+        voxel_volume_mm3=voxel_volume_mm3(regions),
+        max_spread=snakemake.params.uncertain_spread,
     )
     write_loads_tsv(loads, snakemake.output.long)
     summaries = summarize_loads(loads, icv_mm3=icv)

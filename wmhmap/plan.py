@@ -129,7 +129,7 @@ class Plan:
         self.demo = demo
         self.results = str(config["results"]).rstrip("/")
         self.bids_root = str(config["input"]["bids"] or "")
-        self.demo_root = f"{self.results}/demo"
+        self.demo_root = demo_root(config)
         self.atlas_root = f"{self.results}/atlas"
         self.logs = f"{self.results}/logs"
         self.benchmarks = f"{self.results}/benchmarks"
@@ -164,8 +164,7 @@ class Plan:
     @classmethod
     def for_demo(cls, config: Mapping[str, Any]) -> Plan:
         """The plan of the embedded demo cohort (no sample sheet, no BIDS dataset)."""
-        results = str(config["results"]).rstrip("/")
-        return cls(config, demo_samples(config, f"{results}/demo"), demo=True)
+        return cls(config, demo_samples(config), demo=True)
 
     # ------------------------------------------------------------ paths
 
@@ -220,12 +219,10 @@ class Plan:
         return [self.bids(subject=s, **entities) for s in chosen]
 
     def demo_raw(self, subject: str, modality: str) -> str:
-        return derivative_path(f"{self.demo_root}/rawdata", subject=subject, suffix=modality)
+        return demo_raw(self.demo_root, subject, modality)
 
     def demo_truth(self, subject: str, suffix: str, **entities: str) -> str:
-        return derivative_path(
-            f"{self.demo_root}/truth", subject=subject, suffix=suffix, **entities
-        )
+        return demo_truth(self.demo_root, subject, suffix, **entities)
 
     def samplesheet_file(self) -> str:
         """The cohort table the statistics read (visit ids in ``subject``): the demo's and
@@ -963,8 +960,24 @@ class Plan:
         return {k: demo[k] for k in SIMULATION_KEYS if k in demo}
 
 
-def demo_samples(config: Mapping[str, Any], demo_root: str) -> pd.DataFrame:
-    """The embedded demo cohort as a sample table (paths of the files it simulates)."""
+def demo_root(config: Mapping[str, Any]) -> str:
+    """Where the embedded demo's scans, truth and sample sheet go: ``<results>/demo``."""
+    return f"{str(config['results']).rstrip('/')}/demo"
+
+
+def demo_raw(root: str, subject: str, modality: str) -> str:
+    """A simulated demo scan (``rawdata/``)."""
+    return derivative_path(f"{root}/rawdata", subject=subject, suffix=modality)
+
+
+def demo_truth(root: str, subject: str, suffix: str, **entities: str) -> str:
+    """A file of a demo subject's ground truth (``truth/``)."""
+    return derivative_path(f"{root}/truth", subject=subject, suffix=suffix, **entities)
+
+
+def demo_samples(config: Mapping[str, Any], root: str | None = None) -> pd.DataFrame:
+    """The embedded demo cohort as a sample table (paths of the files it simulates;
+    ``root``: :func:`demo_root` unless given)."""
     from wmhmap.demo.cohort import CohortDesign, demo_cohort
 
     d = config["demo"]
@@ -975,12 +988,11 @@ def demo_samples(config: Mapping[str, Any], demo_root: str) -> pd.DataFrame:
         seed=d["seed"],
     )
     cohort = demo_cohort(design)
-    raw, truth = f"{demo_root}/rawdata", f"{demo_root}/truth"
-    cohort["flair"] = [derivative_path(raw, subject=s, suffix="FLAIR") for s in cohort.subject]
-    cohort["t1"] = [derivative_path(raw, subject=s, suffix="T1w") for s in cohort.subject]
+    root = demo_root(config) if root is None else root
+    cohort["flair"] = [demo_raw(root, s, "FLAIR") for s in cohort.subject]
+    cohort["t1"] = [demo_raw(root, s, "T1w") for s in cohort.subject]
     cohort["lesion_mask"] = [
-        derivative_path(truth, subject=s, suffix="mask", label="WMH", desc="truth")
-        for s in cohort.subject
+        demo_truth(root, s, "mask", label="WMH", desc="truth") for s in cohort.subject
     ]
     return cohort.set_index("subject", drop=False)
 
@@ -993,8 +1005,7 @@ def load_cohort(config: Mapping[str, Any]) -> tuple[pd.DataFrame, bool]:
 
     sheet, bids_root = config["samplesheet"], config["input"]["bids"]
     if not (sheet or bids_root):
-        results = str(config["results"]).rstrip("/")
-        return demo_samples(config, f"{results}/demo"), True
+        return demo_samples(config), True
     if sheet and bids_root:
         raise PlanError("config sets both `samplesheet` and `input: bids`; keep one of them")
     try:

@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/atlas.smk"
+include: "workflow/rules/zones.smk"
 include: "workflow/rules/classic.smk"
 include: "workflow/rules/nnunet.smk"
 include: "workflow/rules/loads.smk"
@@ -35,6 +36,7 @@ localrules:
     collect_registration_qc,
     collect_brain_volumes,
     collect_regional_loads,
+    collect_zone_loads,
     summarize_evaluation,
 
 

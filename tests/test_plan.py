@@ -235,3 +235,56 @@ def test_impossible_plans_are_refused_with_the_fix(overlay, message):
     cfg["models"]["lesion"]["dataset_id"] = 501
     with pytest.raises(PlanError, match=message.replace("[", r"\[").replace("]", r"\]")):
         Plan(cfg, demo_samples(cfg, "results-tests/demo"), demo=True)
+
+
+def test_zone_schemes_plan_their_maps_tables_and_feature_sets():
+    plan = Plan.for_demo(config(results="out"))
+    first = plan.subjects[0]
+    assert plan.zone_schemes == ["pvdeep", "bullseye"]
+    assert plan.zone_loads_inputs(first) == {
+        "pvdeep": f"out/sub-{first}/anat/sub-{first}_space-FLAIR_desc-pvdeep_dseg.nii.gz",
+        "bullseye": f"out/sub-{first}/anat/sub-{first}_space-FLAIR_desc-bullseye_dseg.nii.gz",
+    }
+    inputs = plan.zone_inputs(first)
+    assert inputs["prior"] == "out/atlas/tpl-demo/tpl-demo_desc-zones_dseg.nii.gz"
+    assert inputs["t1w"].endswith("space-FLAIR_desc-preproc_T1w.nii.gz")
+    assert "out/group/regional_loads_wide_bullseye.tsv" in plan.final_targets()
+    assert set(plan.zone_feature_inputs()) == {"pvdeep", "bullseye"}
+    # a FLAIR-only visit's zones come from the atlas prior alone
+    flair_only = sheet([visit("a", t1=False)])
+    assert "t1w" not in flair_only.zone_inputs("a")
+    # no zones: no maps, no zone tables
+    none = Plan.for_demo(
+        config(results="out", zones={"schemes": []}, stats={"feature_sets": ["global"]})
+    )
+    assert none.zone_loads_inputs(first) == {} and not any(
+        "_wide_" in t for t in none.final_targets()
+    )
+
+
+@pytest.mark.parametrize(
+    ("overlay", "message"),
+    [
+        (
+            {"zones": {"schemes": ["pvdeep"]}},
+            "stats.feature_sets names bullseye, which zones.schemes does not compute",
+        ),
+        (
+            {
+                "atlas": {
+                    "source": "custom",
+                    "t1": "a",
+                    "labels": "b",
+                    "brain_mask": "c",
+                    "white_matter": "d",
+                }
+            },
+            "need the atlas's zone prior: set atlas.zones",
+        ),
+    ],
+)
+def test_zone_plans_that_cannot_run_are_refused_with_the_fix(overlay, message):
+    plan = Plan.for_demo(config(**overlay))
+    with pytest.raises(PlanError, match=message):
+        plan.final_targets()
+        plan.zone_feature_inputs()

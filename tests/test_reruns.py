@@ -28,6 +28,8 @@ AFTER_SEGMENTATION = {
     "segment_subject",
     "compute_regional_loads",
     "collect_regional_loads",
+    "collect_zone_loads",
+    "plot_zone_loads",
     "evaluate_wmh_segmentation",
     "evaluate_region_segmentation",
     "summarize_evaluation",
@@ -36,6 +38,7 @@ AFTER_SEGMENTATION = {
     "cluster_regional_loads",
     "plot_subject_overlay",
     "plot_high_load_panel",
+    "map_lesion_frequency",
 }
 TRAINING = {
     "write_nnunet_dataset",
@@ -53,11 +56,19 @@ UPSTREAM = {
     "register_t1w_to_flair",
     "normalize_intensity",
     "propagate_atlas_labels",
+    "map_zones",
     "measure_brain_volumes",
     "prepare_reference_mask",
 }
-LOADS = {"compute_regional_loads", "collect_regional_loads"}
+LOADS = {
+    "compute_regional_loads",
+    "collect_regional_loads",
+    "collect_zone_loads",
+    "plot_zone_loads",
+}
+# the frequency maps are drawn per cluster too
 STATISTICS = {"validate_volumes", "classify_diagnoses", "cluster_regional_loads"}
+STATISTICS |= {"map_lesion_frequency"}
 
 
 def planned(dry: subprocess.CompletedProcess[str]) -> set[str]:
@@ -80,7 +91,11 @@ RERUNS = [
     # (what changes, config overlay, rules planned)
     ("nothing", {}, set()),
     ("a QC threshold", {"qc": {"min_correlation": 0.2}}, {"collect_registration_qc"}),
-    ("the number of clusters", {"stats": {"cluster_k": 2}}, {"cluster_regional_loads"}),
+    (
+        "the number of clusters (and the per-cluster frequency maps)",
+        {"stats": {"cluster_k": 2}},
+        {"cluster_regional_loads", "map_lesion_frequency"},
+    ),
     ("AUC bootstrap resamples", {"stats": {"bootstrap": 100}}, {"classify_diagnoses"}),
     ("the Bland-Altman offset", {"stats": {"log_offset_ml": 0.2}}, {"validate_volumes"}),
     ("compiling the network", {"nnunet": {"compile": True}}, set()),
@@ -88,6 +103,16 @@ RERUNS = [
         "the uncertainty flag",
         {"loads": {"uncertain_spread": 1.0}},
         LOADS | STATISTICS | {"plot_high_load_panel"},
+    ),
+    (
+        "the continuity rule (loads only)",
+        {"zones": {"pvdeep": {"continuity": True}}},
+        LOADS | STATISTICS | {"plot_high_load_panel"},
+    ),
+    (
+        "the ventricle bands (zone maps, not the models)",
+        {"zones": {"pvdeep": {"bands_mm": [3, 13]}}},
+        {"map_zones"} | LOADS | STATISTICS | {"plot_high_load_panel"},
     ),
     ("test-time mirroring", {"nnunet": {"tta": True}}, AFTER_SEGMENTATION),
     ("the inference device", {"nnunet": {"device": "auto"}}, AFTER_SEGMENTATION),

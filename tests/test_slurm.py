@@ -35,6 +35,7 @@ PREPROCESS_RULES = {
     "register_t1w_to_flair",
     "normalize_intensity",
     "propagate_atlas_labels",
+    "map_zones",
     "measure_brain_volumes",
     "prepare_reference_mask",  # the test subjects have expert masks
     "segment_wmh_classic",  # ... so their classic masks are scored too
@@ -130,10 +131,10 @@ def test_each_subject_chain_is_one_grouped_job(slurm_run):
             map(sorted, (PREPROCESS_RULES, SEGMENT_CHAIN))
         ), subject
     preprocess = [j for j in jobs if ran(j)[0] == PREPROCESS_RULES]
-    # the widest step of a subject's chain: the brain-volume registration (2 threads in
-    # the profile) beside three one-thread jobs that no longer wait for the atlas (the
-    # brain mask comes with N4): the two normalisations and the reference mask
-    assert {j["cpus"] for j in preprocess} == {"5"}
+    # the widest layer of a subject's chain, as Snakemake sums it over the group's DAG:
+    # the brain-volume registration (2 threads in the profile) beside one-thread jobs
+    # (normalisations, reference mask and, since zones joined the group, the zone maps)
+    assert {j["cpus"] for j in preprocess} == {"6"}
 
 
 def test_results_match_the_local_run(slurm_run, results):

@@ -263,3 +263,43 @@ def test_high_load_panel_shows_lesions_and_regions_without_overlap() -> None:
     lesion_row, region_row = axes[0:3], axes[3:6]
     assert all(ax.images[1].get_array().max() == 1 for ax in lesion_row[:2])
     assert {int(v) for v in np.unique(region_row[0].images[1].get_array().compressed())} == {5, 6}
+
+
+def test_high_load_panel_draws_each_subjects_regional_loads_with_the_folds_range() -> None:
+    """Beside each subject's slices: its largest regional loads, error bars spanning the
+    folds' range (per-region uncertainty), clear of every other axis."""
+    import dataclasses
+
+    import pandas as pd
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from wmhmap.highload import high_load_panel
+
+    loads = pd.DataFrame(
+        {
+            "region": ["L a", "R b"],
+            "load_ml": [1.5, 0.5],
+            "low_ml": [1.0, 0.5],
+            "high_ml": [2.5, 0.5],
+        }
+    )
+    subjects = [
+        dataclasses.replace(_panel_subject(name, k), loads=loads) for k, name in enumerate("abc")
+    ]
+    figure = high_load_panel(subjects, cuts=3)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    assert len(figure.axes) == 2 * 3 * 3 + 3
+    bars = figure.axes[-1]
+    assert sorted(t.get_text() for t in bars.get_yticklabels()) == ["L a", "R b"]
+    # the error bar of "L a" spans its folds' range, 1.0 to 2.5 mL
+    segments = bars.collections[0].get_segments()
+    spans = sorted((min(s[:, 0]), max(s[:, 0])) for s in segments)
+    assert spans[-1] == (1.0, 2.5)
+    boxes = [ax.get_tightbbox(renderer) for ax in figure.axes]
+    for i, first in enumerate(boxes):
+        for second in boxes[i + 1 :]:
+            width = min(first.x1, second.x1) - max(first.x0, second.x0)
+            height = min(first.y1, second.y1) - max(first.y0, second.y0)
+            assert width <= 1 or height <= 1, (first, second)

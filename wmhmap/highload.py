@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
@@ -28,6 +29,40 @@ class HighLoadSubject:
     lesions: nib.Nifti1Image
     regions: nib.Nifti1Image
     load_ml: float
+    loads: pd.DataFrame | None = None
+    """The subject's largest regional loads: ``region`` (label), ``load_ml`` and, with
+    the per-fold uncertainty, ``low_ml`` / ``high_ml`` (the folds' range), drawn as
+    bars with error bars beside the slices."""
+
+
+def top_regional_loads(long: pd.DataFrame, subject: str, n: int = 6) -> pd.DataFrame:
+    """A subject's ``n`` largest regional loads (34 regions) from a long loads table, in
+    mL, with the folds' range when the table has it.
+
+    >>> long = pd.DataFrame({"subject": "a", "scheme": "jhu34", "region_id": [1, 2, 0],
+    ...     "region_name": ["x", "y", "outside regions"], "hemisphere": ["left", "right", "none"],
+    ...     "lesion_mm3": [500.0, 1500.0, 9000.0], "fold_min_mm3": [0.0, 1000.0, 0.0],
+    ...     "fold_max_mm3": [900.0, 2000.0, 0.0]})
+    >>> top_regional_loads(long, "a").to_dict("list")
+    {'region': ['R y', 'L x'], 'load_ml': [1.5, 0.5], 'low_ml': [1.0, 0.0], 'high_ml': [2.0, 0.9]}
+    """
+    rows = long[(long["subject"].astype(str) == subject) & (long["region_id"] != 0)]
+    if "scheme" in rows.columns:
+        rows = rows[rows["scheme"] == "jhu34"]
+    rows = rows.sort_values("lesion_mm3", ascending=False, kind="stable").head(n)
+    out = pd.DataFrame(
+        {
+            "region": [
+                f"{h[0].upper()} {name}"
+                for h, name in zip(rows["hemisphere"], rows["region_name"], strict=True)
+            ],
+            "load_ml": rows["lesion_mm3"].to_numpy(dtype=float) / 1000,
+        }
+    )
+    if {"fold_min_mm3", "fold_max_mm3"} <= set(rows.columns):
+        out["low_ml"] = rows["fold_min_mm3"].to_numpy(dtype=float) / 1000
+        out["high_ml"] = rows["fold_max_mm3"].to_numpy(dtype=float) / 1000
+    return out
 
 
 def axial_cuts(
@@ -91,11 +126,20 @@ def high_load_panel(subjects: list[HighLoadSubject], *, cuts: int = 5) -> Figure
     width = 1.5
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
+    bars = any(item.loads is not None and len(item.loads) for item in subjects)
+    extra = 2.2 if bars else 0.0
     fig = Figure(
-        figsize=(width * cuts + 0.9, (width * ratio) * 2 * len(prepared) + 0.4),
+        figsize=(width * cuts + 0.9 + extra, (width * ratio) * 2 * len(prepared) + 0.4),
         layout=ConstrainedLayoutEngine(w_pad=0.01, h_pad=0.01, wspace=0.0, hspace=0.0),
     )
-    axes = fig.subplots(2 * len(prepared), cuts, squeeze=False)
+    grid = fig.add_gridspec(
+        2 * len(prepared),
+        cuts + (1 if bars else 0),
+        width_ratios=[width] * cuts + ([extra] if bars else []),
+    )
+    axes = np.array(
+        [[fig.add_subplot(grid[r, c]) for c in range(cuts)] for r in range(2 * len(prepared))]
+    )
     n_labels = 36
     cmap = _label_colours(n_labels)
     for row, (item, data, lesions, regions, box, aspect, vmax) in enumerate(prepared):
@@ -141,5 +185,26 @@ def high_load_panel(subjects: list[HighLoadSubject], *, cuts: int = 5) -> Figure
                         else "regions"
                     )
                     ax.set_ylabel(label, fontsize=8)
+        if bars and item.loads is not None and len(item.loads):
+            _load_bars(fig.add_subplot(grid[2 * row : 2 * row + 2, cuts]), item.loads)
     fig.suptitle("Highest WMH loads: FLAIR with lesions (red) and regions", fontsize=9)
     return fig
+
+
+def _load_bars(ax, loads: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    """The subject's largest regional loads, with the folds' range as error bars."""
+    y = np.arange(len(loads))[::-1]
+    error = None
+    if {"low_ml", "high_ml"} <= set(loads.columns):
+        error = np.vstack(
+            [
+                np.clip(loads["load_ml"] - loads["low_ml"], 0, None),
+                np.clip(loads["high_ml"] - loads["load_ml"], 0, None),
+            ]
+        )
+    ax.barh(y, loads["load_ml"], xerr=error, color="#c0392b", alpha=0.8, capsize=2)
+    ax.set_yticks(y, loads["region"], fontsize=6)
+    ax.tick_params(axis="x", labelsize=6)
+    ax.set_xlabel("mL (bars: folds' range)", fontsize=6)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)

@@ -15,7 +15,10 @@ Tables
 ------
 Per-subject *long* table (:data:`LONG_COLUMNS`), one row per region in table
 order, then one row ``region_id = 0``, ``region_name = "outside regions"``,
-``hemisphere = "none"``:
+``hemisphere = "none"``; the ``scheme`` column names the geography
+(:data:`wmhmap.zones.SCHEMES`: ``jhu34``, the study's 34 regions, then the zone
+schemes ``pvdeep`` and ``bullseye`` when they are computed, each with its own rows and
+its own outside row):
 
 ``lesion_mm3``
     lesion volume in the region (mm^3).
@@ -38,8 +41,9 @@ Per-subject *summary* (:data:`SUMMARY_COLUMNS`, one row): global, outside, left
 and right loads (mm^3), the asymmetry index ``(L - R) / (L + R)`` (NaN when both
 are 0), the number of lesions, the ICV and ``global_per_icv`` (fraction).
 
-Cohort *wide* table: ``subject, global_mm3, outside_mm3`` then one column per
-region, named by :func:`region_column` (``region_01`` ...), holding ``lesion_mm3``.
+Cohort *wide* table, one per scheme: ``subject, global_mm3, outside_mm3`` then one
+column per region, named by :func:`region_column` (``region_01`` ... for ``jhu34``,
+``pvdeep_01`` ... and ``bullseye_01`` ... for the zones), holding ``lesion_mm3``.
 
 Exact sums
 ----------
@@ -73,12 +77,21 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from wmhmap.errors import InputError
+from wmhmap.geometry import voxel_sizes
 from wmhmap.imageio import same_grid
 from wmhmap.regions import OUTSIDE, RegionTable
 from wmhmap.samplesheet import read_tsv
+from wmhmap.zones import (
+    PvDeepSettings,
+    apply_continuity,
+    brain_box,
+    nearest_labels,
+    scheme_table,
+)
 
 LONG_COLUMNS: tuple[str, ...] = (
     "subject",
+    "scheme",
     "region_id",
     "region_name",
     "hemisphere",
@@ -133,17 +146,22 @@ RESAMPLE_REGIONS_FIX = "resample the region map onto the lesion grid"
 _COUNT_CHUNK = 1 << 18
 
 
-def region_column(region_id: int) -> str:
+JHU34 = "jhu34"
+"""The study's 34 regions: the scheme of the summary and of the default wide table."""
+
+
+def region_column(region_id: int, scheme: str = JHU34) -> str:
     """Name of the wide-table column holding the load of ``region_id``.
 
     Examples
     --------
-    >>> region_column(1), region_column(34)
-    ('region_01', 'region_34')
+    >>> region_column(1), region_column(34), region_column(2, "pvdeep")
+    ('region_01', 'region_34', 'pvdeep_02')
     """
     if isinstance(region_id, bool) or int(region_id) != region_id or not 1 <= region_id <= 99:
         raise ValueError(f"region ids run from 1 to 99, got {region_id!r}")
-    return f"region_{int(region_id):02d}"
+    prefix = "region" if scheme == JHU34 else scheme
+    return f"{prefix}_{int(region_id):02d}"
 
 
 def check_same_grid(
@@ -423,6 +441,7 @@ def regional_loads(
     voxel_volume_mm3: float,
     subject: str,
     icv_mm3: float | None = None,
+    scheme: str = JHU34,
 ) -> pd.DataFrame:
     """Lesion load of every region, and outside them, for one subject (long table).
 
@@ -440,6 +459,8 @@ def regional_loads(
         Subject id, written to the ``subject`` column and named in errors.
     icv_mm3
         Intracranial volume (mm^3) for ``lesion_per_icv``; NaN there when omitted.
+    scheme
+        The geography the map's labels belong to (the ``scheme`` column).
 
     Returns
     -------
@@ -473,6 +494,7 @@ def regional_loads(
         subject=subject,
         icv_mm3=icv_mm3,
         region_file=None,
+        scheme=scheme,
     )
 
 
@@ -593,6 +615,7 @@ def regional_loads_from_images(
     icv_mm3: float | None = None,
     lesion_file: str | Path | None = None,
     region_file: str | Path | None = None,
+    scheme: str = JHU34,
 ) -> pd.DataFrame:
     """:func:`regional_loads` for two images on the same grid (voxel volume from the header).
 
@@ -629,6 +652,7 @@ def regional_loads_from_images(
         subject=subject,
         icv_mm3=icv_mm3,
         region_file=region_file,
+        scheme=scheme,
     )
 
 
@@ -674,6 +698,7 @@ def _regional_loads(
     subject: str,
     icv_mm3: float | None,
     region_file: str | Path | None,
+    scheme: str = JHU34,
 ) -> pd.DataFrame:
     if not (math.isfinite(voxel_volume_mm3) and voxel_volume_mm3 > 0):
         raise InputError(
@@ -720,6 +745,7 @@ def _regional_loads(
     return pd.DataFrame(
         {
             "subject": [subject] * len(row_ids),
+            "scheme": [scheme] * len(row_ids),
             "region_id": row_ids.astype(np.int64),
             "region_name": [r.name for r in table] + [OUTSIDE_NAME],
             "hemisphere": [r.hemisphere for r in table] + [OUTSIDE_HEMISPHERE],
@@ -733,8 +759,21 @@ def _regional_loads(
     )
 
 
+def of_scheme(long_table: pd.DataFrame, scheme: str) -> pd.DataFrame:
+    """The rows of one scheme (a table without a ``scheme`` column is all ``jhu34``)."""
+    if "scheme" not in long_table.columns:
+        if scheme != JHU34:
+            raise InputError(
+                f"the loads table has no scheme column, so no {scheme} rows",
+                fix="recompute the loads with the zone schemes on (zones.schemes)",
+            )
+        return long_table
+    return long_table[long_table["scheme"] == scheme]
+
+
 def summarize_loads(long_table: pd.DataFrame, *, icv_mm3: float | None = None) -> pd.DataFrame:
-    """One-row summary of one subject's long table (columns :data:`SUMMARY_COLUMNS`).
+    """One-row summary of one subject's long table (columns :data:`SUMMARY_COLUMNS`),
+    from its ``jhu34`` rows (every scheme partitions the same lesions).
 
     ``global_mm3`` is the :func:`math.fsum` of every row's ``lesion_mm3`` (regions and
     outside); ``left_mm3`` / ``right_mm3`` of the left / right regions; ``lesion_count``
@@ -766,6 +805,7 @@ def summarize_loads(long_table: pd.DataFrame, *, icv_mm3: float | None = None) -
             subject=subject,
             fix="pass the ICV in mm^3, or none",
         )
+    long_table = of_scheme(long_table, JHU34)
     loads = long_table["lesion_mm3"].to_numpy(dtype=np.float64)
     region_id = long_table["region_id"].to_numpy()
     hemisphere = long_table["hemisphere"].to_numpy()
@@ -829,10 +869,13 @@ def cohort_long(long_tables: Iterable[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat([t[[*LONG_COLUMNS, *extra]] for t in tables], ignore_index=True)
 
 
-def cohort_wide(long_tables: Iterable[pd.DataFrame] | pd.DataFrame) -> pd.DataFrame:
+def cohort_wide(
+    long_tables: Iterable[pd.DataFrame] | pd.DataFrame, scheme: str = JHU34
+) -> pd.DataFrame:
     """One row per subject: ``subject, global_mm3, outside_mm3, region_01, ...`` (lesion mm^3).
 
-    ``long_tables`` is a list of per-subject long tables or one cohort long table.
+    ``long_tables`` is a list of per-subject long tables or one cohort long table; the
+    rows of ``scheme`` are used (columns :func:`region_column` of the scheme).
     Region columns follow the region order of the first subject; every subject must
     have the same regions. ``global_mm3`` is the :func:`math.fsum` of the subject's rows.
 
@@ -851,13 +894,12 @@ def cohort_wide(long_tables: Iterable[pd.DataFrame] | pd.DataFrame) -> pd.DataFr
         for table in tables:
             _require_columns(table, ("subject", "region_id", "lesion_mm3"), "long")
         long = (
-            pd.concat(
-                [t[["subject", "region_id", "lesion_mm3"]] for t in tables], ignore_index=True
-            )
+            pd.concat([of_scheme(t, scheme) for t in tables], ignore_index=True)
             if tables
             else pd.DataFrame({"subject": [], "region_id": [], "lesion_mm3": []})
         )
     _require_columns(long, ("subject", "region_id", "lesion_mm3"), "long")
+    long = of_scheme(long, scheme)
     duplicated = long.duplicated(["subject", "region_id"])
     if duplicated.any():
         first = long[duplicated].iloc[0]
@@ -889,9 +931,9 @@ def cohort_wide(long_tables: Iterable[pd.DataFrame] | pd.DataFrame) -> pd.DataFr
             "global_mm3": math.fsum(group["lesion_mm3"].astype(float)),
             "outside_mm3": loads.get(OUTSIDE, 0.0),
         }
-        row.update({region_column(i): loads[i] for i in region_ids})
+        row.update({region_column(i, scheme): loads[i] for i in region_ids})
         rows.append(row)
-    columns = list(WIDE_LEADING_COLUMNS) + [region_column(i) for i in region_ids or []]
+    columns = list(WIDE_LEADING_COLUMNS) + [region_column(i, scheme) for i in region_ids or []]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -915,7 +957,7 @@ def read_loads_tsv(path: str | Path, *, columns: Sequence[str] | None = None) ->
         what="loads table",
         missing_fix="check the path",
         unreadable_fix="pass a table written by wmhmap's regional loads step",
-        dtype={"subject": str, "region_name": str, "hemisphere": str},
+        dtype={"subject": str, "scheme": str, "region_name": str, "hemisphere": str},
         na_values=["n/a"],
         keep_default_na=False,
         float_precision="round_trip",
@@ -933,6 +975,7 @@ def read_loads_tsv(path: str | Path, *, columns: Sequence[str] | None = None) ->
 
 _LONG_DTYPES: dict[str, str] = {
     "subject": "object",
+    "scheme": "object",
     "region_id": "int64",
     "region_name": "object",
     "hemisphere": "object",
@@ -967,3 +1010,66 @@ def _ids_text(ids: Sequence[int]) -> str:
     if ordered and ordered == list(range(ordered[0], ordered[-1] + 1)):
         return f"{ordered[0]}..{ordered[-1]}"
     return ", ".join(str(i) for i in ordered)
+
+
+def zone_loads(
+    loads: pd.DataFrame,
+    scheme: str,
+    zones: npt.NDArray[np.integer[Any]],
+    lesions: nib.Nifti1Image,
+    fold_probabilities: npt.ArrayLike | None,
+    brain: npt.ArrayLike,
+    *,
+    pvdeep: PvDeepSettings | None = None,
+    icv_mm3: float | None = None,
+    max_spread: float = 0.5,
+) -> pd.DataFrame:
+    """A subject's long loads table with the rows of one zone scheme appended.
+
+    The lesions are counted in the zone map as the 34 regions count them: lesion voxels
+    the map leaves out (inside the brain) take the nearest zone, and with
+    ``pvdeep.continuity`` whole lesions take the ventricle band they touch. With
+    ``fold_probabilities`` the rows get the per-fold uncertainty columns too.
+    """
+    s = pvdeep or PvDeepSettings()
+    table = scheme_table(scheme, s)
+    zooms = voxel_sizes(lesions)
+    voxel_mm3 = float(np.prod(zooms))
+    zone_map = np.asarray(zones).astype(np.uint8)
+    in_brain = np.asarray(brain, bool)
+    box = brain_box(in_brain)
+    nearest: list[npt.NDArray[Any]] = []  # the nearest zone of every voxel, when needed
+
+    def zone_map_for(mask: npt.NDArray[np.bool_]) -> npt.NDArray[Any]:
+        missing = mask & in_brain & (zone_map == 0)
+        out = zone_map
+        if missing.any() and zone_map.any():
+            if not nearest:
+                nearest.append(np.zeros_like(zone_map))
+                nearest[0][box] = nearest_labels(zone_map[box], zooms)
+            out = np.where(missing, nearest[0], zone_map)
+        if scheme == "pvdeep" and s.continuity:
+            out = apply_continuity(out, mask, s)
+        return out
+
+    mask = np.asarray(lesions.dataobj) > 0
+    subject = str(loads["subject"].iloc[0])
+    rows = regional_loads(
+        mask,
+        zone_map_for(mask),
+        table,
+        voxel_volume_mm3=voxel_mm3,
+        subject=subject,
+        icv_mm3=icv_mm3,
+        scheme=scheme,
+    )
+    if fold_probabilities is not None:
+        rows = load_uncertainty(
+            fold_probabilities,
+            zone_map_for,
+            rows,
+            table,
+            voxel_volume_mm3=voxel_mm3,
+            max_spread=max_spread,
+        )
+    return pd.concat([loads, rows], ignore_index=True)

@@ -39,6 +39,7 @@ from wmhmap.samplesheet import (
     modalities,
     statistics_visits,
 )
+from wmhmap.zones import ZONE_SCHEMES
 
 
 class Grid:
@@ -383,6 +384,70 @@ class Plan:
         if self.config["atlas"]["source"] == "custom":
             return self.config["atlas"]["hippocampus"] or None
         return self.built_atlas_file("label-hippocampus_mask")
+
+    def atlas_template_name(self) -> str:
+        """The atlas's template label for file names (``tpl-demo``, ``tpl-JHU``, ``tpl-custom``)."""
+        return {"demo": "tpl-demo", "jhu": "tpl-JHU"}.get(
+            self.config["atlas"]["source"], "tpl-custom"
+        )
+
+    def atlas_zone_prior(self) -> str | None:
+        """The atlas's zone prior (ventricles, deep grey matter, infratentorial), or None."""
+        if self.config["atlas"]["source"] == "custom":
+            return self.config["atlas"]["zones"] or None
+        return self.built_atlas_file("desc-zones_dseg")
+
+    @property
+    def zone_schemes(self) -> list[str]:
+        """The zone schemes the run computes (``zones.schemes``), checked against the atlas."""
+        schemes = list(self.config["zones"]["schemes"])
+        if schemes and self.atlas_zone_prior() is None:
+            raise PlanError(
+                f"zones.schemes asks for {', '.join(schemes)}, which need the atlas's zone "
+                "prior: set atlas.zones (ventricles 1, deep grey matter 2, infratentorial 3) "
+                "or zones.schemes: []"
+            )
+        return schemes
+
+    def zone_map(self, subject: str, scheme: str) -> str:
+        """A visit's zone map of one scheme on its grid (``desc-pvdeep_dseg`` ...)."""
+        return self.bids(subject, space=GRID, desc=scheme, suffix="dseg")
+
+    def zone_inputs(self, subject: str) -> dict[str, str]:
+        """What a visit's zone maps are made from: its white matter, parcels, brain, the
+        atlas prior carried by the atlas transform, and the T1w when there is one."""
+        files = {
+            "regions": self.atlas_labels(subject),
+            "white_matter": self.bids(subject, space=GRID, label="WM", desc="atlas", suffix="mask"),
+            "parcels": self.bids(subject, space=GRID, desc="parcels", suffix="dseg"),
+            "brain": self.brain_mask(subject),
+            "reference": self.preprocessed(subject)[self.reference_modality(subject)],
+            "xfm": self.atlas_xfm(subject),
+            "prior": str(self.atlas_zone_prior()),
+            "table": self.config["atlas"]["region_table"],
+        }
+        if "T1w" in self.modalities(subject):
+            files["t1w"] = self.preprocessed(subject)["T1w"]
+        return files
+
+    def zone_wide(self, scheme: str) -> str:
+        """The cohort wide table of one zone scheme."""
+        return f"{self.results}/group/regional_loads_wide_{scheme}.tsv"
+
+    def zone_feature_inputs(self) -> dict[str, str]:
+        """The zone wide tables the classification's feature sets use, by scheme."""
+        sets = self.config["stats"]["feature_sets"]
+        missing = [s for s in ZONE_SCHEMES if s in sets and s not in self.zone_schemes]
+        if missing:
+            raise PlanError(
+                f"stats.feature_sets names {', '.join(missing)}, which zones.schemes does not "
+                "compute: add it to zones.schemes or drop it from stats.feature_sets"
+            )
+        return {s: self.zone_wide(s) for s in ZONE_SCHEMES if s in sets}
+
+    def zone_loads_inputs(self, subject: str) -> dict[str, str]:
+        """The zone maps the loads count lesions in (none without zone schemes)."""
+        return {scheme: self.zone_map(subject, scheme) for scheme in self.zone_schemes}
 
     def propagation_inputs(self, subject: str) -> dict[str, str]:
         native = self.registration_modality(subject)
@@ -913,6 +978,8 @@ class Plan:
             f"{stats}/cluster_groups.tsv",
             f"{figures}/cluster_silhouette.png",
             f"{figures}/cluster_lesion_frequency.png",
+            *([f"{figures}/zone_loads.png"] if self.zone_schemes else []),
+            f"{figures}/lesion_frequency_maps.png",
         ]
         if self.has_reference_volumes():
             targets += [f"{stats}/bland_altman.tsv"]
@@ -942,6 +1009,7 @@ class Plan:
             *self.per_subject(desc="brainvolumes", suffix="stats", extension=".tsv"),
             *self.all_evaluation_tables(),
             f"{self.results}/group/regional_loads_wide.tsv",
+            *(self.zone_wide(scheme) for scheme in self.zone_schemes),
             *self.evaluation_targets(),
             *self.stats_targets(),
         ]

@@ -168,6 +168,8 @@ class SimulatedSubject:
     """True lesion mask on the FLAIR grid."""
     regions: nib.Nifti1Image
     """True 34-region map on the FLAIR grid."""
+    ventricles: nib.Nifti1Image
+    """True lateral ventricles (the template's, atrophy included) on the FLAIR grid."""
     truth: dict[str, Any]
 
 
@@ -542,6 +544,7 @@ def simulate_subject(
 
     lesion_mask = (fl_fr["lesion"] >= 0.5).astype(np.uint8)
     region_map = _sample(labels, template, fl_src, 0).astype(np.uint8)
+    ventricles = _sample(template.ventricles.astype(np.uint8), template, fl_src, 0) > 0
 
     def image(
         data: npt.NDArray[np.generic], affine: FloatArray, dtype: npt.DTypeLike, orientation: str
@@ -579,6 +582,7 @@ def simulate_subject(
         flair=image(fl_data, fl_aff, np.int16, profile.flair_orientation),
         lesion_mask=image(lesion_mask, fl_aff, np.uint8, profile.flair_orientation),
         regions=image(region_map, fl_aff, np.uint8, profile.flair_orientation),
+        ventricles=image(ventricles, fl_aff, np.uint8, profile.flair_orientation),
         truth=truth,
     )
 

@@ -44,7 +44,7 @@ all of its AUCs are computed on the same subjects.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -72,6 +72,9 @@ from wmhmap.stats import require_columns, with_subject_ids
 
 TASKS = ("AD vs CN", "AD vs MCI", "MCI vs CN")
 FEATURE_SETS = ("global", "regional", "brain", "regional+brain")
+ZONE_FEATURE_SETS = ("pvdeep", "bullseye")
+"""Feature sets of the zone schemes: every ``<scheme>_NN`` column of the loads table
+(the zone wide tables merged in, :func:`with_zone_loads`)."""
 BRAIN_COLUMNS = ("hippocampus_mm3", "csf_mm3", "gm_mm3", "wm_mm3")
 COVARIATES = {"age": "age", "sex": "sex_female", "icv": "icv_mm3"}
 """Covariate name -> its column in the cohort table (``sex_female``: 1 for F, 0 for M)."""
@@ -193,7 +196,10 @@ def cohort_table(
 
 
 def feature_columns(
-    feature_set: str, region_columns: Sequence[str], covariates: Sequence[str] = ()
+    feature_set: str,
+    region_columns: Sequence[str],
+    covariates: Sequence[str] = (),
+    zone_columns: Mapping[str, Sequence[str]] | None = None,
 ) -> list[str]:
     """Return the cohort-table columns of a feature set, covariates appended.
 
@@ -201,18 +207,39 @@ def feature_columns(
     --------
     >>> feature_columns("regional+brain", ["region_01", "region_02"], ["age"])
     ['region_01', 'region_02', 'hippocampus_mm3', 'csf_mm3', 'gm_mm3', 'wm_mm3', 'age']
+    >>> feature_columns("pvdeep", [], zone_columns={"pvdeep": ["pvdeep_01", "pvdeep_02"]})
+    ['pvdeep_01', 'pvdeep_02']
     """
+    zones = zone_columns or {}
     sets = {
         "global": ["global_mm3"],
         "regional": list(region_columns),
         "brain": list(BRAIN_COLUMNS),
         "regional+brain": [*region_columns, *BRAIN_COLUMNS],
+        **{name: list(zones.get(name, [])) for name in ZONE_FEATURE_SETS},
     }
     if feature_set not in sets:
         raise InputError(
             f"unknown feature set {feature_set!r}", fix=f"choose among {', '.join(sets)}"
         )
     return sets[feature_set] + [COVARIATES[c] for c in covariates]
+
+
+def with_zone_loads(wide: pd.DataFrame, zone_wides: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """The 34-region wide table with each zone scheme's columns (``pvdeep_01`` ...) joined
+    on ``subject`` (subjects missing from a zone table are dropped).
+
+    >>> wide = pd.DataFrame({"subject": ["a", "b"], "global_mm3": [1.0, 2.0]})
+    >>> pv = pd.DataFrame({"subject": ["b", "a"], "global_mm3": [2.0, 1.0],
+    ...                    "outside_mm3": [0.0, 0.0], "pvdeep_01": [1.5, 0.5]})
+    >>> with_zone_loads(wide, {"pvdeep": pv}).to_dict("list")
+    {'subject': ['a', 'b'], 'global_mm3': [1.0, 2.0], 'pvdeep_01': [0.5, 1.5]}
+    """
+    out = wide
+    for scheme, table in zone_wides.items():
+        columns = [c for c in table.columns if c.startswith(f"{scheme}_")]
+        out = out.merge(table[["subject", *columns]], on="subject", how="inner")
+    return out
 
 
 def task_subjects(
@@ -528,7 +555,9 @@ def classify(
     tasks
         Task names such as ``"AD vs CN"``.
     feature_sets
-        Among ``global``, ``regional``, ``brain``, ``regional+brain``.
+        Among ``global``, ``regional``, ``brain``, ``regional+brain`` and the zone
+        schemes ``pvdeep``, ``bullseye`` (their columns merged into ``wide`` by
+        :func:`with_zone_loads`).
     covariates
         Among ``age``, ``sex``, ``icv``; appended to every feature set.
     comparisons
@@ -557,9 +586,17 @@ def classify(
             fix="pass the brain volumes table or drop those feature sets from the config",
         )
     regions = list(region_columns) if region_columns is not None else find_region_columns(wide)
+    zones = {z: [c for c in wide.columns if c.startswith(f"{z}_")] for z in ZONE_FEATURE_SETS}
+    for feature_set in feature_sets:
+        if feature_set in zones and not zones[feature_set]:
+            raise InputError(
+                f"feature set {feature_set!r} needs the {feature_set} zone loads, which the "
+                "loads table lacks",
+                fix=f"add {feature_set} to zones.schemes, or drop it from stats.feature_sets",
+            )
     cohort = cohort_table(wide, meta, brain, covariates=covariates)
     covariate_columns = [COVARIATES[c] for c in covariates]
-    columns = {s: feature_columns(s, regions, covariates) for s in feature_sets}
+    columns = {s: feature_columns(s, regions, covariates, zones) for s in feature_sets}
     needed = list(dict.fromkeys(c for cs in columns.values() for c in cs))
 
     auc_rows, roc_parts, delong_rows, coefficient_parts, prediction_parts = [], [], [], [], []

@@ -15,6 +15,7 @@ rule build_jhu_atlas:
         brain_mask=f"{ATLAS_ROOT}/tpl-JHU/tpl-JHU_desc-brain_mask.nii.gz",
         white_matter=f"{ATLAS_ROOT}/tpl-JHU/tpl-JHU_label-WM_mask.nii.gz",
         hippocampus=f"{ATLAS_ROOT}/tpl-JHU/tpl-JHU_label-hippocampus_mask.nii.gz",
+        zones=f"{ATLAS_ROOT}/tpl-JHU/tpl-JHU_desc-zones_dseg.nii.gz",
     log:
         log_path("build_jhu_atlas"),
     conda:

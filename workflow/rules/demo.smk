@@ -10,6 +10,7 @@ rule build_demo_atlas:
         white_matter=f"{ATLAS_ROOT}/tpl-demo/tpl-demo_label-WM_mask.nii.gz",
         hippocampus=f"{ATLAS_ROOT}/tpl-demo/tpl-demo_label-hippocampus_mask.nii.gz",
         tissue=f"{ATLAS_ROOT}/tpl-demo/tpl-demo_desc-tissue_dseg.nii.gz",
+        zones=f"{ATLAS_ROOT}/tpl-demo/tpl-demo_desc-zones_dseg.nii.gz",
     log:
         log_path("build_demo_atlas"),
     conda:
@@ -29,6 +30,9 @@ rule simulate_demo_subject:
         flair=PLAN.demo_raw("{subject}", "FLAIR"),
         lesion_mask=PLAN.demo_truth("{subject}", "mask", label="WMH", desc="truth"),
         regions=PLAN.demo_truth("{subject}", "dseg", desc="truth"),
+        ventricles=PLAN.demo_truth(
+            "{subject}", "mask", label="ventricles", desc="truth"
+        ),
         truth=PLAN.demo_truth("{subject}", "stats", desc="truth", extension=".json"),
     log:
         log_path("simulate_demo_subject", visits=False, subject="{subject}"),

@@ -4,6 +4,7 @@
 rule compute_regional_loads:
     """Lesion volume in each of the 34 regions, outside them and in total, for one subject."""
     input:
+        unpack(of_visit(PLAN.zone_loads_inputs)),  # the zone maps, by scheme
         lesions=on_grid(desc="wmh", suffix="mask"),
         folds=on_grid(label="WMH", desc="folds", suffix="probseg"),
         regions=of_visit(PLAN.loads_region_map),
@@ -29,6 +30,10 @@ rule compute_regional_loads:
         "../envs/imaging.yaml"
     params:
         uncertain_spread=config["loads"]["uncertain_spread"],
+        schemes=config["zones"]["schemes"],
+        bands_mm=config["zones"]["pvdeep"]["bands_mm"],
+        juxtacortical_mm=config["zones"]["pvdeep"]["juxtacortical_mm"],
+        continuity=config["zones"]["pvdeep"]["continuity"],
         code=code_version("compute_regional_loads.py"),
     script:
         "../scripts/compute_regional_loads.py"

@@ -79,8 +79,9 @@ rule validate_volumes:
 
 
 rule classify_diagnoses:
-    """AD / MCI / CN logistic regression over four feature sets: ROC, AUC, DeLong, Logit."""
+    """AD / MCI / CN logistic regression over the feature sets: ROC, AUC, DeLong, Logit."""
     input:
+        unpack(lambda w: PLAN.zone_feature_inputs()),  # zone wide tables the sets use
         wide=f"{RESULTS}/group/regional_loads_wide.tsv",
         samplesheet=PLAN.samplesheet_file(),
         failed=FAILED_SUBJECTS,
@@ -115,6 +116,7 @@ rule classify_diagnoses:
         "../envs/stats.yaml"
     params:
         tasks=PLAN.classification_tasks(),
+        zone_sets=list(PLAN.zone_feature_inputs()),
         stats=PLAN.settings("stats", CLASSIFICATION_KEYS),
         code=code_version("classify_diagnoses.py"),
     script:
@@ -204,6 +206,7 @@ rule plot_high_load_panel:
     study's Figure 3)."""
     input:
         summary=f"{RESULTS}/group/loads_summary.tsv",
+        long=f"{RESULTS}/group/regional_loads_long.tsv",  # regional loads, folds' range
         flair=validated(
             space=GRID, desc="preproc", suffix="FLAIR", subjects=FLAIR_SUBJECTS
         ),
@@ -229,3 +232,38 @@ rule plot_high_load_panel:
         code=code_version("plot_high_load_panel.py"),
     script:
         "../scripts/plot_high_load_panel.py"
+
+
+rule map_lesion_frequency:
+    """Every subject's lesions carried into the atlas space, averaged per diagnosis and
+    per cluster: lesion-frequency maps (NIfTI), a table per region and a figure."""
+    input:
+        masks=validated(space=GRID, desc="wmh", suffix="mask"),
+        xfms=lambda w: [PLAN.atlas_xfm(s) for s in valid_subjects()],
+        atlas_t1=PLAN.atlas_files()["atlas_t1"],
+        atlas_labels=PLAN.atlas_files()["atlas_labels"],
+        table=config["atlas"]["region_table"],
+        samplesheet=PLAN.samplesheet_file(),
+        clusters=f"{STATS}/cluster_assignments.tsv",
+        failed=FAILED_SUBJECTS,
+    output:
+        folder=directory(f"{RESULTS}/group/lesion_frequency"),
+        table=report(
+            f"{STATS}/lesion_frequency_regions.tsv",
+            caption="../report/lesion_frequency.rst",
+            category="Cohort statistics",
+            subcategory="Lesion frequency",
+        ),
+        figure=figure("lesion_frequency_maps", "lesion_frequency", "Lesion frequency"),
+        pdfs=figure_pdfs("lesion_frequency_maps"),
+    log:
+        log_path("map_lesion_frequency"),
+    conda:
+        "../envs/stats.yaml"
+    threads: 1
+    params:
+        subjects=lambda w: valid_subjects(),
+        template=PLAN.atlas_template_name(),
+        code=code_version("map_lesion_frequency.py"),
+    script:
+        "../scripts/map_lesion_frequency.py"

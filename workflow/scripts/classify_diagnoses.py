@@ -7,7 +7,7 @@ def main(log):
     from wmhmap.imageio import atomic_open
     from wmhmap.regions import load_region_table
     from wmhmap.stats import read_table
-    from wmhmap.stats.classification import classify, feasible_tasks
+    from wmhmap.stats.classification import classify, feasible_tasks, with_zone_loads
     from wmhmap.stats.figures import plot_coefficients, plot_roc_curves, save_figure
     from wmhmap.validation import log_excluded
 
@@ -15,6 +15,11 @@ def main(log):
     log_excluded(i.failed, log)
     cfg = snakemake.params.stats
     wide = read_table(i.wide, table_name="wide loads table")
+    zone_wides = {
+        scheme: read_table(getattr(i, scheme), table_name=f"{scheme} wide loads table")
+        for scheme in snakemake.params.zone_sets
+    }
+    wide = with_zone_loads(wide, zone_wides)
     meta = read_table(i.samplesheet, table_name="sample sheet")
     # planned from the sample sheet; subjects left out of the tables may shrink a class
     tasks = feasible_tasks(wide, meta, snakemake.params.tasks, cfg["covariates"])

@@ -10,9 +10,11 @@ def main(log):
         regional_loads_from_images,
         summarize_loads,
         write_loads_tsv,
+        zone_loads,
     )
     from wmhmap.paths import wildcards_key
     from wmhmap.regions import load_region_table
+    from wmhmap.zones import PvDeepSettings
 
     i = snakemake.input
     subject = wildcards_key(snakemake.wildcards)
@@ -69,8 +71,34 @@ def main(log):
         voxel_volume_mm3=voxel_volume_mm3(regions),
         max_spread=snakemake.params.uncertain_spread,
     )
-    write_loads_tsv(loads, snakemake.output.long)
     summaries = summarize_loads(loads, icv_mm3=icv)
+    p = snakemake.params
+    pvdeep = PvDeepSettings(
+        bands_mm=tuple(p.bands_mm), juxtacortical_mm=p.juxtacortical_mm, continuity=p.continuity
+    )
+    for scheme in p.schemes:  # the same lesions in each zone scheme's map
+        zones = load_image(getattr(i, scheme), subject=subject, role=f"{scheme} zones", dtype=None)
+        check_same_grid(
+            zones,
+            regions,
+            what=f"{scheme} zones",
+            reference_what="region map",
+            image_file=getattr(i, scheme),
+            reference_file=i.regions,
+            subject=subject,
+        )
+        loads = zone_loads(
+            loads,
+            scheme,
+            np.asarray(zones.dataobj),
+            lesions,
+            folds.get_fdata(dtype=np.float32),
+            np.asarray(brain.dataobj) > 0,
+            pvdeep=pvdeep,
+            icv_mm3=icv,
+            max_spread=p.uncertain_spread,
+        )
+    write_loads_tsv(loads, snakemake.output.long)
     write_loads_tsv(summaries, snakemake.output.summary)
     summary = summaries.iloc[0]
     log.info(

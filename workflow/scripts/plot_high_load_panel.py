@@ -3,13 +3,15 @@ def main(log):
 
     matplotlib.use("Agg")
 
-    from wmhmap.highload import HighLoadSubject, high_load_panel
+    from wmhmap.highload import HighLoadSubject, high_load_panel, top_regional_loads
     from wmhmap.imageio import load_image
+    from wmhmap.loads import read_loads_tsv
     from wmhmap.stats import read_table
     from wmhmap.stats.figures import save_figure
 
     i, p = snakemake.input, snakemake.params
     summary = read_table(i.summary, table_name="loads summary").set_index("subject")
+    long = read_loads_tsv(i.long)
     files = {
         s: (f, m, r) for s, f, m, r in zip(p.subjects, i.flair, i.lesions, i.regions, strict=True)
     }
@@ -22,6 +24,7 @@ def main(log):
             load_image(files[s][1], subject=s, role="WMH mask", dtype=None, allow_constant=True),
             load_image(files[s][2], subject=s, role="region map", dtype=None, allow_constant=True),
             v / 1000,
+            top_regional_loads(long, s),
         )
         for s, v in top.items()
     ]

@@ -21,6 +21,7 @@ def main(log):
     save_image(subject.flair, out.flair)
     save_image(subject.lesion_mask, out.lesion_mask)
     save_image(subject.regions, out.regions)
+    save_image(subject.ventricles, out.ventricles)
     with atomic_open(out.truth) as fh:
         json.dump(subject.truth, fh, indent=2, sort_keys=True)
     log.info("%s: %.2f mL of WMH", spec.subject, subject.truth["wmh_ml"])

@@ -1,0 +1,14 @@
+def main(log):
+    from wmhmap.loads import cohort_wide, read_loads_tsv, write_loads_tsv
+
+    scheme = snakemake.wildcards.scheme
+    wide = cohort_wide(read_loads_tsv(snakemake.input.long), scheme=scheme)
+    write_loads_tsv(wide, snakemake.output.wide)
+    log.info("%s loads of %d subjects in %d zones", scheme, len(wide), wide.shape[1] - 3)
+
+
+if __name__ == "__main__":
+    from wmhmap.logs import rule_script
+
+    with rule_script(snakemake.log[0], snakemake.threads) as log:
+        main(log)

@@ -124,19 +124,13 @@ def run_demo(results: Path, subject: str) -> dict:
     import nibabel as nib
 
     from wmhmap.demo.anatomy import load_template
-    from wmhmap.demo.atlas import WM_THRESHOLD, parcellate_white_matter
+    from wmhmap.demo.atlas import parcellate_white_matter, zone_prior
     from wmhmap.preprocess import LinearTransform
-    from wmhmap.zoneprior import demo_zone_prior
     from wmhmap.zones import distance_mm
 
     config = load_config()
     template = load_template()
-    labels = parcellate_white_matter(template)
-    world = np.moveaxis(template.world_coordinates(), 0, -1)
-    infra = (template.wm >= WM_THRESHOLD) & (labels == 0)
-    prior = template.image(
-        demo_zone_prior(template.ventricles, template.gm, infra, world), np.uint8
-    )
+    prior = template.image(zone_prior(template, parcellate_white_matter(template)), np.uint8)
     anat = results / f"sub-{subject}" / "anat"
     grid = f"sub-{subject}_space-FLAIR_"
     brain_img = nib.load(anat / f"{grid}desc-brain_mask.nii.gz")

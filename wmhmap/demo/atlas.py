@@ -18,6 +18,7 @@ import numpy.typing as npt
 from scipy.spatial import cKDTree
 
 from wmhmap.demo.anatomy import Template
+from wmhmap.zoneprior import demo_zone_prior
 
 LEFT_SEEDS_MM: dict[int, tuple[float, float, float]] = {
     1: (-40.0, -49.5, 44.5),
@@ -74,3 +75,12 @@ def tissue_classes(template: Template) -> npt.NDArray[np.uint8]:
     classes = (np.argmax(stack, axis=0) + 1).astype(np.uint8)
     classes[~template.brain] = 0
     return classes
+
+
+def zone_prior(template: Template, labels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """The demo atlas's zone prior (:func:`wmhmap.zoneprior.demo_zone_prior`): its
+    ventricles, deep grey matter, and the white matter the parcellation ``labels`` leave
+    outside the regions (cerebellum and brainstem) as infratentorial."""
+    infratentorial = (template.wm >= WM_THRESHOLD) & (labels == 0)
+    world = np.moveaxis(template.world_coordinates(), 0, -1)
+    return demo_zone_prior(template.ventricles, template.gm, infratentorial, world)

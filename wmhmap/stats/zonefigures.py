@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from wmhmap.errors import InputError
@@ -61,19 +63,19 @@ def plot_zone_loads(
         table = tables["bullseye"]
         matrices = [bullseye_matrix(table[table.diagnosis == g]) for g in groups]
         vmax = max(float(np.nanmax(m)) for m in matrices) or 1.0
+        cmap, norm = _colours(), Normalize(0, vmax)
         width = 2 * np.pi / len(SECTORS)
         for k, (group, matrix) in enumerate(zip(groups, matrices, strict=True)):
             ax = fig.add_subplot(1, n_cols, k + 1, projection="polar")
             theta = np.array([np.pi / 2 + (p + 0.5) * width for p in _PLACES])
             for sector in range(len(SECTORS)):
                 for shell in range(SHELLS):
-                    colour = matrix[shell, sector] / vmax
                     ax.bar(
                         theta[sector],
                         1.0,
                         width=width,
                         bottom=shell,
-                        color=_cmap(colour),
+                        color=cmap(norm(matrix[shell, sector])),
                         edgecolor="white",
                         linewidth=0.8,
                     )
@@ -83,8 +85,12 @@ def plot_zone_loads(
             ax.set_axis_off()
             n = int((table.diagnosis == group).sum())
             ax.set_title(f"{group} (n = {n})", fontsize=9)
-        sm = _scalar_mappable(vmax)
-        fig.colorbar(sm, ax=fig.axes, shrink=0.6, label="mean lesion load (mL)")
+        fig.colorbar(
+            ScalarMappable(norm=norm, cmap=cmap),
+            ax=fig.axes,
+            shrink=0.6,
+            label="mean lesion load (mL)",
+        )
     if "pvdeep" in tables:
         table = tables["pvdeep"]
         zones = [c for c in table.columns if c.startswith("pvdeep_")]
@@ -108,16 +114,9 @@ def plot_zone_loads(
     return fig
 
 
-def _cmap(value: float):  # type: ignore[no-untyped-def]
+def _colours():  # type: ignore[no-untyped-def]
+    """The loads' colour map: magma reversed, without its near-black end."""
     from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
 
-    return colormaps["magma_r"](float(np.clip(value, 0, 1)) * 0.9)
-
-
-def _scalar_mappable(vmax: float):  # type: ignore[no-untyped-def]
-    from matplotlib import colormaps
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import ListedColormap, Normalize
-
-    colours = colormaps["magma_r"](np.linspace(0, 0.9, 256))
-    return ScalarMappable(norm=Normalize(0, vmax), cmap=ListedColormap(colours))
+    return ListedColormap(colormaps["magma_r"](np.linspace(0, 0.9, 256)))

@@ -2,9 +2,8 @@ def main(log):
     import numpy as np
 
     from wmhmap.demo.anatomy import load_template
-    from wmhmap.demo.atlas import WM_THRESHOLD, parcellate_white_matter, tissue_classes
+    from wmhmap.demo.atlas import parcellate_white_matter, tissue_classes, zone_prior
     from wmhmap.imageio import save_image
-    from wmhmap.zoneprior import demo_zone_prior
 
     out = snakemake.output
     template = load_template()
@@ -16,11 +15,7 @@ def main(log):
     save_image(template.image(classes == 3, np.uint8), out.white_matter)
     save_image(template.image(template.hippocampus, np.uint8), out.hippocampus)
     save_image(template.image(classes, np.uint8), out.tissue)
-    # white matter the parcellation leaves outside the regions: cerebellum and brainstem
-    infratentorial = (template.wm >= WM_THRESHOLD) & (labels == 0)
-    world = np.moveaxis(template.world_coordinates(), 0, -1)
-    prior = demo_zone_prior(template.ventricles, template.gm, infratentorial, world)
-    save_image(template.image(prior, np.uint8), out.zones)
+    save_image(template.image(zone_prior(template, labels), np.uint8), out.zones)
     log.info(
         "demo atlas: %d region voxels in %d regions", (labels > 0).sum(), len(np.unique(labels)) - 1
     )

@@ -62,9 +62,10 @@ def main(log):
         reference_file=i.regions,
         subject=subject,
     )
+    fold_probabilities = folds.get_fdata(dtype=np.float32)
     # per-fold loads and the probability-weighted load (UNCERTAINTY_COLUMNS)
     loads = load_uncertainty(
-        folds.get_fdata(dtype=np.float32),
+        fold_probabilities,
         region_map_for,
         loads,
         table,
@@ -92,7 +93,7 @@ def main(log):
             scheme,
             np.asarray(zones.dataobj),
             lesions,
-            folds.get_fdata(dtype=np.float32),
+            fold_probabilities,
             np.asarray(brain.dataobj) > 0,
             pvdeep=pvdeep,
             icv_mm3=icv,

@@ -36,6 +36,8 @@ localrules:
     collect_registration_qc,
     collect_brain_volumes,
     collect_regional_loads,
+    calibrate_load_intervals,
+    collect_loads_long,
     collect_zone_loads,
     summarize_evaluation,
 

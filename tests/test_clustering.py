@@ -83,6 +83,15 @@ def test_group_table_describes_each_cluster() -> None:
         assert (row["min_global_mm3"], row["max_global_mm3"]) == (loads.min(), loads.max())
 
 
+def test_a_sample_sheet_without_diagnoses_counts_every_subject_unknown() -> None:
+    """Diagnoses are optional in a sample sheet (a segmentation study has none)."""
+    wide, _ = three_patterns(n_per_group=6)
+    meta = pd.DataFrame({"subject": wide["subject"], "site": "A"})
+    groups = cluster_regional_loads(wide, k=3, ks=[3], meta=meta, seed=0).groups
+    assert (groups["n_unknown"] == groups["n_subjects"]).all()
+    assert groups[["n_CN", "n_MCI", "n_AD"]].sum().sum() == 0
+
+
 def test_group_table_without_region_table_uses_column_names() -> None:
     wide, _ = three_patterns(n_per_group=6)
     groups = cluster_regional_loads(wide, k=3, ks=[2, 3]).groups

@@ -448,6 +448,34 @@ def test_load_uncertainty_measures_each_fold_and_flags_disagreement():
     assert two.lesion_mm3 == 2.0 and two.uncertain  # range 4 > 0.5 x 2
     assert np.isclose(two.expected_mm3, 2.0 * (1.1 / 3 + 1.8 / 3))
     assert np.isclose(one.expected_mm3, 2.0 * 1.8)
+    # nothing to calibrate with: no held-out fold, no expert mask
+    assert out.held_out_mm3.isna().all() and out.reference_mm3.isna().all()
+    # a training subject held out by fold 2 (region 1: 2 voxels, region 2: none; the
+    # voxel in parcel 2 is at 0.2), and its expert mask, counted as the loads count
+    expert = np.zeros((4, 4, 1), bool)
+    expert[0, 0, 0] = expert[2, 0, 0] = expert[2, 1, 0] = expert[3, 3, 0] = True
+    out = load_uncertainty(
+        folds,
+        region_map_for,
+        loads,
+        table,
+        voxel_volume_mm3=2.0,
+        max_spread=0.5,
+        held_out_fold=2,
+        reference=expert,
+    )
+    assert out.held_out_mm3.tolist() == [4.0, 0.0, 0.0]
+    assert out.reference_mm3.tolist() == [2.0, 6.0, 0.0]
+    with pytest.raises(InputError, match="held-out fold 3"):
+        load_uncertainty(
+            folds,
+            region_map_for,
+            loads,
+            table,
+            voxel_volume_mm3=2.0,
+            max_spread=0.5,
+            held_out_fold=3,
+        )
     assert outside.fold_max_mm3 == 0.0
     with pytest.raises(InputError, match="expected 4"):
         load_uncertainty(

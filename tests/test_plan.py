@@ -288,3 +288,30 @@ def test_zone_plans_that_cannot_run_are_refused_with_the_fix(overlay, message):
     with pytest.raises(PlanError, match=message):
         plan.final_targets()
         plan.zone_feature_inputs()
+
+
+def test_load_intervals_are_calibrated_on_the_training_subjects_with_expert_masks():
+    plan = sheet(COHORT, nnunet={"folds": 2})
+    dataset = plan.final_dataset("lesion")
+    assert plan.calibration_subjects == ["s0", "s1", "s2"]
+    assert plan.calibration_tables() == [
+        f"results-tests/sub-s{i}/anat/sub-s{i}_desc-regionalloads_stats.tsv" for i in range(3)
+    ]
+    # a training visit: its expert mask and the folds (which one held it out)
+    assert plan.loads_calibration_inputs("s0") == {
+        "reference": plan.reference_mask("s0"),
+        "dataset": f"results-tests/nnunet/raw/{dataset}",
+        "splits": f"results-tests/nnunet/preprocessed/{dataset}/splits_final.json",
+    }
+    # held out with a mask: its expert load checks the intervals; without: nothing
+    assert plan.loads_calibration_inputs("s3") == {"reference": plan.reference_mask("s3")}
+    assert plan.loads_calibration_inputs("s5") == {}
+    # the per-subject figure draws the intervals
+    overlay = plan.overlay_inputs("s5")
+    assert overlay["calibration"] == "results-tests/group/load_interval_calibration.tsv"
+    assert overlay["loads"] == "results-tests/sub-s5/anat/sub-s5_desc-regionalloads_stats.tsv"
+    # annotation-free: the silver stage trained on every visit; those with masks calibrate
+    free = sheet(
+        COHORT, nnunet={"folds": 2}, models={"lesion": {"training_mode": "annotation_free"}}
+    )
+    assert free.calibration_subjects == ["s0", "s1", "s2", "s3"]

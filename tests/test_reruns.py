@@ -28,6 +28,8 @@ AFTER_SEGMENTATION = {
     "segment_subject",
     "compute_regional_loads",
     "collect_regional_loads",
+    "calibrate_load_intervals",
+    "collect_loads_long",
     "collect_zone_loads",
     "plot_zone_loads",
     "evaluate_wmh_segmentation",
@@ -63,8 +65,11 @@ UPSTREAM = {
 LOADS = {
     "compute_regional_loads",
     "collect_regional_loads",
+    "calibrate_load_intervals",
+    "collect_loads_long",
     "collect_zone_loads",
     "plot_zone_loads",
+    "plot_subject_overlay",  # its bars: the largest loads with their intervals
 }
 # the frequency maps are drawn per cluster too
 STATISTICS = {"validate_volumes", "classify_diagnoses", "cluster_regional_loads"}
@@ -103,6 +108,16 @@ RERUNS = [
         "the uncertainty flag",
         {"loads": {"uncertain_spread": 1.0}},
         LOADS | STATISTICS | {"plot_high_load_panel"},
+    ),
+    (
+        "the intervals' coverage (calibration, long table and the figures that draw them)",
+        {"loads": {"interval_coverage": 0.9}},
+        {
+            "calibrate_load_intervals",
+            "collect_loads_long",
+            "plot_subject_overlay",
+            "plot_high_load_panel",
+        },
     ),
     (
         "the continuity rule (loads only)",

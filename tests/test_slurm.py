@@ -46,8 +46,10 @@ SEGMENT_CHAIN = {
     "compute_regional_loads",
     "evaluate_wmh_segmentation",
     "evaluate_region_segmentation",
-    "plot_subject_overlay",
 }
+# a subject's overlay draws the intervals calibrated on the training subjects' loads:
+# after the cohort's segment jobs, bundled with other subjects' overlays
+OVERLAY = {"plot_subject_overlay"}
 
 
 @pytest.fixture(scope="module")
@@ -126,9 +128,9 @@ def test_each_subject_chain_is_one_grouped_job(slurm_run):
             chains[subjects.pop()].append(rules)
     for subject, subject_jobs in chains.items():
         # two jobs per subject: preprocessing, and segmentation (both models) with
-        # everything built on it
+        # everything built on it; its overlay in a bundle of overlays
         assert sorted(map(sorted, subject_jobs)) == sorted(
-            map(sorted, (PREPROCESS_RULES, SEGMENT_CHAIN))
+            map(sorted, (PREPROCESS_RULES, SEGMENT_CHAIN, OVERLAY))
         ), subject
     preprocess = [j for j in jobs if ran(j)[0] == PREPROCESS_RULES]
     # the widest layer of a subject's chain, as Snakemake sums it over the group's DAG:

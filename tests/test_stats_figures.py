@@ -176,15 +176,34 @@ def test_save_figure_writes_png_and_pdf(tmp_path: Path) -> None:
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
 
 
-def test_subject_overlay_shows_the_slices_with_the_most_lesion() -> None:
+def assert_no_axes_overlap(figure):
+    """No two axes of ``figure`` (tick labels and titles included) overlap by more than
+    a pixel; returns the renderer it drew with."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [ax.get_tightbbox(renderer) for ax in figure.axes]
+    for i, first in enumerate(boxes):
+        for second in boxes[i + 1 :]:
+            width = min(first.x1, second.x1) - max(first.x0, second.x0)
+            height = min(first.y1, second.y1) - max(first.y0, second.y0)
+            assert width <= 1 or height <= 1, (first, second)
+    return renderer
+
+
+def test_subject_overlay_shows_the_slices_with_the_most_lesion_and_the_loads() -> None:
+    """Lesion and region rows per image on the slices with the most lesion, then the
+    subject's largest loads with their intervals as error bars; no two axes overlap."""
     import nibabel as nib
 
-    from wmhmap.qc import _lesion_cuts, lesion_region_overlay
+    from wmhmap.overlays import axial_cuts, lesion_region_overlay, top_regional_loads
 
     affine = np.diag([2.0, 2.0, 3.0, 1.0])
     affine[:3, 3] = [-30.0, -30.0, -30.0]
     rng = np.random.default_rng(0)
-    background = nib.Nifti1Image(rng.random((30, 30, 20)).astype(np.float32), affine)
+    background = nib.Nifti1Image(rng.random((30, 30, 20)).astype(np.float32) + 0.1, affine)
     lesions = np.zeros((30, 30, 20), np.uint8)
     lesions[10:14, 10:14, 5] = 1  # 16 voxels
     lesions[10:12, 10:12, 12] = 1  # 4 voxels
@@ -192,16 +211,48 @@ def test_subject_overlay_shows_the_slices_with_the_most_lesion() -> None:
     regions = np.zeros((30, 30, 20), np.uint8)
     regions[5:25, 5:25, 2:18] = 7
     lesion_img = nib.Nifti1Image(lesions, affine)
-    # the two slices with most lesion voxels, in world z (-30 + 3 k), ascending
-    assert _lesion_cuts(lesion_img, lesion_img, 2) == [-15.0, 6.0]
+    # the two slices with most lesion voxels
+    assert axial_cuts(lesions > 0, lesions > 0, 2) == [5, 12]
+    long = pd.DataFrame(
+        {
+            "subject": "s",
+            "scheme": "jhu34",
+            "region_id": [7, 8, 9, 0],
+            "region_name": ["a", "b", "c", "outside regions"],
+            "hemisphere": ["left", "right", "left", "none"],
+            "lesion_mm3": [1200.0, 300.0, 0.0, 50.0],
+            "fold_min_mm3": [1100.0, 250.0, 0.0, 0.0],
+            "fold_max_mm3": [1300.0, 310.0, 0.0, 60.0],
+            "interval_low_mm3": [900.0, 200.0, 0.0, 0.0],
+            "interval_high_mm3": [1500.0, 400.0, 8.0, 90.0],
+        }
+    )
+    top = top_regional_loads(long, "s")
+    # regions without load are left out; the calibrated interval is preferred
+    assert top.region.tolist() == ["L a", "R b"] and top.attrs["interval"] == "calibrated interval"
+    assert top[["low_ml", "high_ml"]].to_numpy().tolist() == [[0.9, 1.5], [0.2, 0.4]]
     figure = lesion_region_overlay(
         {"FLAIR": background, "T1w": background},
         lesion_img,
         nib.Nifti1Image(regions, affine),
         cuts=2,
+        loads=top,
     )
     titles = [ax.get_title(loc="left") for ax in figure.axes if ax.get_title(loc="left")]
-    assert titles == ["FLAIR: lesions", "FLAIR: regions", "T1w: lesions", "T1w: regions"]
+    assert titles == [
+        "FLAIR: lesions",
+        "FLAIR: regions",
+        "T1w: lesions",
+        "T1w: regions",
+        "largest regional loads",
+    ]
+    assert len(figure.axes) == 4 * 2 + 1
+    bars = figure.axes[-1]
+    # the error bars run from each interval's low to its high end (mL)
+    (segments,) = [c for c in bars.collections if c.get_segments()]
+    ends = sorted(tuple(np.round(seg[:, 0], 6)) for seg in segments.get_segments())
+    assert ends == [(0.2, 0.4), (0.9, 1.5)]
+    assert_no_axes_overlap(figure)
 
 
 def _panel_subject(name: str, seed: int, shape=(40, 48, 24), zooms=(2.0, 2.0, 4.0)):
@@ -233,25 +284,17 @@ def test_high_load_panel_shows_lesions_and_regions_without_overlap() -> None:
     """The study's Figure 3: per subject a lesion row and a region row on the same
     slices, where the lesions are; no two axes (labels included) overlap and the images
     fill the figure."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from wmhmap.highload import axial_cuts, high_load_panel
+    from wmhmap.highload import high_load_panel
+    from wmhmap.overlays import axial_cuts
 
     subjects = [_panel_subject("a", 0), _panel_subject("b", 1), _panel_subject("c", 2)]
     lesions = np.asarray(subjects[0].lesions.dataobj) > 0
     assert axial_cuts(lesions, lesions, 2) == [6, 15]
     figure = high_load_panel(subjects, cuts=3)
-    canvas = FigureCanvasAgg(figure)
-    canvas.draw()
-    renderer = canvas.get_renderer()
     axes = figure.axes
     assert len(axes) == 2 * 3 * 3
-    boxes = [ax.get_tightbbox(renderer) for ax in axes]
-    for i, first in enumerate(boxes):
-        for second in boxes[i + 1 :]:
-            width = min(first.x1, second.x1) - max(first.x0, second.x0)
-            height = min(first.y1, second.y1) - max(first.y0, second.y0)
-            assert width <= 1 or height <= 1, (first, second)
+    renderer = assert_no_axes_overlap(figure)
     # the images fill the figure: no large empty margin
     area = sum(
         ax.get_window_extent(renderer).width * ax.get_window_extent(renderer).height for ax in axes
@@ -303,3 +346,23 @@ def test_high_load_panel_draws_each_subjects_regional_loads_with_the_folds_range
             width = min(first.x1, second.x1) - max(first.x0, second.x0)
             height = min(first.y1, second.y1) - max(first.y0, second.y0)
             assert width <= 1 or height <= 1, (first, second)
+
+
+def test_zone_figure_draws_a_bullseye_per_diagnosis_or_one_for_a_cohort_without():
+    from wmhmap.stats.zonefigures import plot_zone_loads
+
+    subjects = ["a", "b", "c", "d"]
+    bullseye = pd.DataFrame(
+        {"subject": subjects, **{f"bullseye_{i:02d}": [100.0 * i] * 4 for i in range(1, 37)}}
+    )
+    pvdeep = pd.DataFrame(
+        {"subject": subjects, "pvdeep_01": [500.0, 300, 100, 50], "pvdeep_02": 10.0}
+    )
+    meta = pd.DataFrame({"subject": subjects, "diagnosis": ["AD", "CN", "AD", None]})
+    figure = plot_zone_loads(pvdeep, bullseye, meta, pvdeep_names=["pv", "deep"])
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+    assert titles == ["CN (n = 1)", "AD (n = 2)", "no diagnosis (n = 1)", "periventricular / deep"]
+    # diagnoses are optional in a sample sheet: one group of every subject
+    figure = plot_zone_loads(pvdeep, bullseye, meta[["subject"]], pvdeep_names=["pv", "deep"])
+    titles = [ax.get_title() for ax in figure.axes if ax.get_title()]
+    assert titles == ["all subjects (n = 4)", "periventricular / deep"]

@@ -201,6 +201,7 @@ def test_a_subject_missing_t1w_is_segmented_from_flair_and_flagged(results):
 
 
 def test_regional_loads_add_up_and_match_the_masks(results):
+    from wmhmap.intervals import INTERVAL_COLUMNS
     from wmhmap.loads import (
         LONG_COLUMNS,
         SUMMARY_COLUMNS,
@@ -213,7 +214,7 @@ def test_regional_loads_add_up_and_match_the_masks(results):
     long = pd.read_csv(group / "regional_loads_long.tsv", sep="\t")
     wide = pd.read_csv(group / "regional_loads_wide.tsv", sep="\t")
     summary = pd.read_csv(group / "loads_summary.tsv", sep="\t")
-    assert list(long.columns) == [*LONG_COLUMNS, *UNCERTAINTY_COLUMNS]
+    assert list(long.columns) == [*LONG_COLUMNS, *UNCERTAINTY_COLUMNS, *INTERVAL_COLUMNS]
     assert list(summary.columns) == list(SUMMARY_COLUMNS)
     assert sorted(wide.subject) == sorted(summary.subject) == subjects(results)
     assert set(long.scheme) == {"jhu34", "pvdeep", "bullseye"}
@@ -244,6 +245,73 @@ def test_regional_loads_add_up_and_match_the_masks(results):
         assert (rows.fold_mean_mm3 <= rows.fold_max_mm3 + 1e-9).all()
         assert (rows.expected_mm3 >= 0).all()
         assert np.isclose(wide.set_index("subject").loc[s, "global_mm3"], one.global_mm3)
+
+
+def test_load_intervals_are_calibrated_on_the_held_out_folds_of_training_subjects(results):
+    """The calibration, recomputed by hand from the nnU-Net splits, the folds' masks and
+    the expert masks of the training subjects; every interval holds its load and the
+    folds' range. (Placed before the test that reruns the shared results with pretrained
+    models, which have no held-out folds here.)"""
+    import json
+
+    from wmhmap.loads import lesions_count_as_white_matter
+    from wmhmap.regions import load_region_table
+
+    group = results / "group"
+    sheet = pd.read_csv(results / "demo" / "samplesheet.tsv", sep="\t", dtype=str)
+    training = sorted(sheet.subject[sheet.split == "train"])
+    long = pd.read_csv(group / "regional_loads_long.tsv", sep="\t", dtype={"subject": str})
+    # which fold held each training subject out, from nnU-Net's own files
+    dataset = results / "nnunet" / "preprocessed" / "Dataset501_WMHLesion"
+    splits = json.loads((dataset / "splits_final.json").read_text())
+    fold_of = {case.rsplit("_", 1)[0]: k for k, split in enumerate(splits) for case in split["val"]}
+    assert sorted(fold_of) == training
+    table = load_region_table()
+    config = workflow_config()["loads"]
+    region_map = "atlas" if config["regions"] == "atlas" else "regions"
+    floor, coverage = float(config["interval_floor_mm3"]), float(config["interval_coverage"])
+    scores = []
+    for s in training:
+        anat = results / f"sub-{s}" / "anat"
+        grid = f"sub-{s}_space-FLAIR"
+        labels = np.asarray(nib.load(anat / f"{grid}_desc-{region_map}_dseg.nii.gz").dataobj)
+        parcels = np.asarray(nib.load(anat / f"{grid}_desc-parcels_dseg.nii.gz").dataobj)
+        folds = nib.load(anat / f"{grid}_label-WMH_desc-folds_probseg.nii.gz")
+        voxel = float(np.prod(folds.header.get_zooms()[:3]))
+        own = np.asarray(folds.dataobj)[..., fold_of[s]] >= 0.5
+        expert = np.asarray(nib.load(anat / f"{grid}_label-WMH_desc-reference_mask.nii.gz").dataobj)
+        expert = expert > 0
+        rows = long[(long.subject == s) & (long.scheme == "jhu34")].set_index("region_id")
+        for mask, column in ((own, "held_out_mm3"), (expert, "reference_mm3")):
+            counted = lesions_count_as_white_matter(labels, parcels, mask, table)[mask]
+            by_region = np.bincount(counted.astype(int), minlength=256) * voxel
+            by_region[~np.isin(np.arange(256), table.ids)] = 0
+            assert np.allclose(rows.loc[table.ids, column], by_region[table.ids]), (s, column)
+        pairs = rows[(rows.held_out_mm3 > 0) | (rows.reference_mm3 > 0)]
+        scores += list(
+            (pairs.held_out_mm3 - pairs.reference_mm3).abs() / (pairs.held_out_mm3 + floor)
+        )
+    # held-out subjects have no held-out fold; only those with a mask have an expert load
+    others = long[~long.subject.isin(training)]
+    assert others.held_out_mm3.isna().all()
+    calibration = pd.read_csv(group / "load_interval_calibration.tsv", sep="\t")
+    assert list(calibration.scheme) == ["jhu34", "pvdeep", "bullseye"]
+    jhu = calibration.set_index("scheme").loc["jhu34"]
+    assert jhu.subjects == len(training) and jhu.pairs == len(scores)
+    k = int(np.ceil((len(scores) + 1) * coverage))
+    assert np.isclose(jhu["quantile"], sorted(scores)[k - 1])
+    # every interval holds its load and the folds' range, and is empty only without q
+    assert long.interval_low_mm3.notna().all()
+    assert (long.interval_low_mm3 <= long[["lesion_mm3", "fold_min_mm3"]].min(axis=1)).all()
+    assert (long.interval_high_mm3 >= long[["lesion_mm3", "fold_max_mm3"]].max(axis=1)).all()
+    jhu_rows = long[long.scheme == "jhu34"]
+    half = jhu["quantile"] * (jhu_rows.lesion_mm3 + floor)
+    assert np.allclose(
+        jhu_rows.interval_high_mm3, np.maximum(jhu_rows.lesion_mm3 + half, jhu_rows.fold_max_mm3)
+    )
+    # the per-subject figure draws them
+    png = results / "sub-demo001" / "figures" / "sub-demo001_desc-lesionsregions_qc.png"
+    assert png.stat().st_size > 10_000
 
 
 def test_evaluation_tables_cover_every_mode_and_subject(results):

@@ -230,3 +230,24 @@ def test_zone_maps_partition_the_white_matter_and_loads_add_up():
     assert pv.lesion_mm3.sum() == lesions.sum()
     be = zone_loads(loads, "bullseye", maps.bullseye, lesion_img, None, brain)
     assert be[be.scheme == "bullseye"].lesion_mm3.sum() == lesions.sum()
+    # with two folds (the first finds only the deep lesion), a training subject held out
+    # by fold 0 and an expert who marked only the periventricular lesion
+    folds = np.stack([lesions * (np.arange(r.shape[0]) >= c + 15)[:, None, None], lesions], -1)
+    expert = lesions * (np.arange(r.shape[0]) < c + 15)[:, None, None]
+    out = zone_loads(
+        loads,
+        "pvdeep",
+        maps.pvdeep,
+        lesion_img,
+        folds.astype(np.float32),
+        brain,
+        held_out_fold=0,
+        reference=expert,
+    )
+    pv = out[out.scheme == "pvdeep"].set_index("region_name")
+    assert pv.loc["periventricular", ["held_out_mm3", "reference_mm3"]].tolist() == [0, 27]
+    assert pv.loc["deep", ["held_out_mm3", "reference_mm3"]].tolist() == [27, 0]
+    assert (
+        pv.loc["periventricular", "fold_min_mm3"],
+        pv.loc["periventricular", "fold_max_mm3"],
+    ) == (0, 27)

@@ -110,11 +110,17 @@ UNCERTAINTY_COLUMNS: tuple[str, ...] = (
     "fold_max_mm3",
     "expected_mm3",
     "uncertain",
+    "held_out_mm3",
+    "reference_mm3",
 )
 """Columns the per-subject long table adds when the per-fold probabilities are known:
 each row's lesion volume by every cross-validation fold's own mask (mean, SD, range),
 the probability-weighted volume (``expected_mm3``: the sum of the fused probability),
-and ``uncertain``, set where the folds' range exceeds ``max_spread`` times the load."""
+``uncertain``, set where the folds' range exceeds ``max_spread`` times the load; for a
+training subject the volume by the mask of the one fold that did not learn from it
+(``held_out_mm3``), and for a subject with an expert mask the expert's volume
+(``reference_mm3``); both empty otherwise. These two calibrate the load intervals
+(:mod:`wmhmap.intervals`)."""
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "subject",
@@ -537,6 +543,8 @@ def load_uncertainty(
     *,
     voxel_volume_mm3: float,
     max_spread: float,
+    held_out_fold: int | None = None,
+    reference: npt.ArrayLike | None = None,
 ) -> pd.DataFrame:
     """A subject's long table with :data:`UNCERTAINTY_COLUMNS` added, from what inference
     already keeps: the WMH probability of every cross-validation fold.
@@ -553,6 +561,11 @@ def load_uncertainty(
     max_spread
         A row is ``uncertain`` when the folds' range (max - min) exceeds this times its
         load (times one voxel for a row without load).
+    held_out_fold
+        For a training subject, the index (last axis) of the fold that held it out:
+        its load is ``held_out_mm3``.
+    reference
+        The subject's expert lesion mask on the same grid: its load is ``reference_mm3``.
 
     Examples
     --------
@@ -569,6 +582,11 @@ def load_uncertainty(
     [[1, 2.0, 1.0, 2.0, False], [2, 1.0, 1.0, 1.0, False], [0, 0.0, 0.0, 0.0, False]]
     >>> round(float(out.expected_mm3.iloc[0]), 2), round(float(out.expected_mm3.iloc[1]), 2)
     (1.4, 0.85)
+    >>> expert = np.array([[[1, 1, 1, 0, 0, 1]]], bool)
+    >>> out = load_uncertainty(folds, lambda m: regions, loads, t, voxel_volume_mm3=1.0,
+    ...                        max_spread=0.5, held_out_fold=1, reference=expert)
+    >>> out[["held_out_mm3", "reference_mm3"]].to_numpy().tolist()
+    [[1.0, 3.0], [1.0, 1.0], [0.0, 0.0]]
     """
     probabilities = np.asarray(fold_probabilities, dtype=np.float32)
     if probabilities.ndim != 4:
@@ -603,6 +621,18 @@ def load_uncertainty(
     out["expected_mm3"] = expected
     spread = out["fold_max_mm3"] - out["fold_min_mm3"]
     out["uncertain"] = spread > max_spread * np.maximum(lesion, voxel_volume_mm3)
+    out["held_out_mm3"] = np.nan
+    if held_out_fold is not None:
+        if not 0 <= held_out_fold < len(by_fold):
+            raise InputError(
+                f"held-out fold {held_out_fold} is not one of the {len(by_fold)} folds",
+                fix="pass the fold index of the desc-folds probseg",
+            )
+        out["held_out_mm3"] = by_fold[held_out_fold]
+    out["reference_mm3"] = np.nan
+    if reference is not None:
+        expert = np.asarray(reference) > 0
+        out["reference_mm3"] = per_row(np.asarray(region_map_for(expert))[expert])
     return out
 
 
@@ -1023,13 +1053,16 @@ def zone_loads(
     pvdeep: PvDeepSettings | None = None,
     icv_mm3: float | None = None,
     max_spread: float = 0.5,
+    held_out_fold: int | None = None,
+    reference: npt.ArrayLike | None = None,
 ) -> pd.DataFrame:
     """A subject's long loads table with the rows of one zone scheme appended.
 
     The lesions are counted in the zone map as the 34 regions count them: lesion voxels
     the map leaves out (inside the brain) take the nearest zone, and with
     ``pvdeep.continuity`` whole lesions take the ventricle band they touch. With
-    ``fold_probabilities`` the rows get the per-fold uncertainty columns too.
+    ``fold_probabilities`` the rows get the per-fold uncertainty columns too
+    (``held_out_fold`` and ``reference`` as in :func:`load_uncertainty`).
     """
     s = pvdeep or PvDeepSettings()
     table = scheme_table(scheme, s)
@@ -1071,5 +1104,7 @@ def zone_loads(
             table,
             voxel_volume_mm3=voxel_mm3,
             max_spread=max_spread,
+            held_out_fold=held_out_fold,
+            reference=reference,
         )
     return pd.concat([loads, rows], ignore_index=True)

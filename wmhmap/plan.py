@@ -17,6 +17,7 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -889,6 +890,41 @@ class Plan:
         """The region map the loads use: the nnU-Net region model's, or the atlas's."""
         return self.bids(subject, space=GRID, desc=self.loads_regions_desc, suffix="dseg")
 
+    @cached_property
+    def calibration_subjects(self) -> list[str]:
+        """The visits that calibrate the load intervals (:mod:`wmhmap.intervals`): the
+        lesion model's last-stage training visits with an expert mask (one fold held each
+        out); none for a pretrained model."""
+        if self.lesion_source.pretrained:
+            return []
+        final = self.stages("lesion")[-1]
+        return [s for s in self.training_subjects("lesion", final) if self.column(s, "lesion_mask")]
+
+    def loads_calibration_inputs(self, subject: str) -> dict[str, str]:
+        """What a visit's loads need to calibrate and check the intervals: its expert mask
+        on the grid, and for a calibration visit the folds (which one held it out)."""
+        files: dict[str, str] = {}
+        if self.column(subject, "lesion_mask"):
+            files["reference"] = self.reference_mask(subject)
+        if subject in self._calibration_set:
+            dataset = self.final_dataset("lesion")
+            files["dataset"] = f"{self.nnunet_root}/raw/{dataset}"
+            files["splits"] = f"{self.nnunet_root}/preprocessed/{dataset}/splits_final.json"
+        return files
+
+    @cached_property
+    def _calibration_set(self) -> frozenset[str]:
+        return frozenset(self.calibration_subjects)
+
+    def calibration_tables(self) -> list[str]:
+        """The per-visit loads tables the interval calibration reads."""
+        return self.per_subject(
+            subjects=self.calibration_subjects,
+            desc="regionalloads",
+            suffix="stats",
+            extension=".tsv",
+        )
+
     def reference_subjects(self) -> list[str]:
         """Held-out visits with a reference mask (training subjects would flatter the model)."""
         return [
@@ -960,6 +996,8 @@ class Plan:
         files = self.preprocessed(subject)
         files["lesions"] = self.bids(subject, space=GRID, desc="wmh", suffix="mask")
         files["regions"] = self.loads_region_map(subject)
+        files["loads"] = self.bids(subject, desc="regionalloads", suffix="stats", extension=".tsv")
+        files["calibration"] = f"{self.results}/group/load_interval_calibration.tsv"
         return files
 
     def stats_targets(self, subjects: Iterable[str] | None = None) -> list[str]:
@@ -1009,6 +1047,7 @@ class Plan:
             *self.per_subject(desc="brainvolumes", suffix="stats", extension=".tsv"),
             *self.all_evaluation_tables(),
             f"{self.results}/group/regional_loads_wide.tsv",
+            f"{self.results}/group/regional_loads_long.tsv",  # with the load intervals
             *(self.zone_wide(scheme) for scheme in self.zone_schemes),
             *self.evaluation_targets(),
             *self.stats_targets(),

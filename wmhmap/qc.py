@@ -22,17 +22,14 @@ table is gathered, so changing one reruns only that table.
 
 from __future__ import annotations
 
-import gc
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import nibabel as nib
 import numpy as np
 import numpy.typing as npt
-from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
@@ -269,85 +266,4 @@ def label_overlay_figure(
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return fig
-
-
-def _lesion_cuts(lesions: nib.Nifti1Image, fallback: nib.Nifti1Image, cuts: int) -> list[float]:
-    """World z of the ``cuts`` axial slices holding the most lesion voxels (RAS image)."""
-    data = np.asarray(lesions.dataobj) > 0
-    per_slice = data.sum(axis=(0, 1))
-    if data.any():
-        candidates = np.flatnonzero(per_slice)
-    else:
-        candidates = np.flatnonzero((np.asarray(fallback.dataobj) > 0).any(axis=(0, 1)))
-    chosen = sorted(candidates[np.argsort(per_slice[candidates])[::-1][:cuts]])
-    return [float(nib.affines.apply_affine(lesions.affine, [0, 0, k])[2]) for k in chosen]
-
-
-@contextmanager
-def _objects_so_far_left_to_gc() -> Iterator[None]:
-    """Exempt the objects alive now from garbage collection while nilearn plots.
-
-    nilearn's ``plot_roi`` runs a full ``gc.collect()`` for every image it reads; after
-    the imports of a rule script (statsmodels, pandas, nilearn) each walk of millions of
-    objects took 0.2-0.4 s, most of a figure's time. Frozen objects are only skipped by
-    the collector, not kept: they are collected as usual after ``gc.unfreeze()``.
-    """
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
-def _plot_row(
-    ax: Axes,
-    background: nib.Nifti1Image,
-    roi: nib.Nifti1Image,
-    z_world: list[float],
-    overlay: str,
-    title: str,
-) -> None:
-    from nilearn import plotting
-
-    plotting.plot_roi(
-        roi,
-        bg_img=background,
-        display_mode="z",
-        cut_coords=z_world or 1,
-        axes=ax,
-        cmap="autumn" if overlay == "lesions" else _label_colours(35),
-        alpha=0.6,
-        black_bg=True,
-        draw_cross=False,
-        annotate=False,
-        colorbar=False,
-    )
-    ax.set_title(title, fontsize=9, loc="left")
-
-
-def lesion_region_overlay(
-    images: dict[str, nib.Nifti1Image],
-    lesions: nib.Nifti1Image,
-    regions: nib.Nifti1Image,
-    *,
-    title: str = "",
-    cuts: int = 6,
-) -> Figure:
-    """Lesions (red) and the 34 regions (colours) over each image, axial slices (nilearn).
-
-    One row per image and overlay (``images`` maps a name such as ``FLAIR`` to an image
-    on the lesions' grid); the slices are those with the most lesion voxels, so the
-    figure shows where the load is.
-    """
-    z_world = _lesion_cuts(lesions, regions, cuts)
-    rows = [(name, overlay) for name in images for overlay in ("lesions", "regions")]
-    fig = Figure(figsize=(2.0 * max(len(z_world), 1) + 1, 2.2 * len(rows)), layout="constrained")
-    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
-    with _objects_so_far_left_to_gc():
-        for ax, (name, overlay) in zip(axes, rows, strict=True):
-            roi = lesions if overlay == "lesions" else regions
-            _plot_row(ax, images[name], roi, z_world, overlay, f"{name}: {overlay}")
-    if title:
-        fig.suptitle(title, fontsize=10)
     return fig

@@ -249,3 +249,36 @@ def grouped_splits(
 
 def read_case_subjects(dataset_json: Path) -> dict[str, str]:
     return dict(json.loads(dataset_json.read_text())["case_subjects"])
+
+
+def held_out_fold(
+    splits: Sequence[Mapping[str, Sequence[str]]], case_subjects: Mapping[str, str], subject: str
+) -> int | None:
+    """The fold whose model did not learn from ``subject`` (its cases are that fold's
+    ``val``), or None when the subject is not a training case of the dataset.
+
+    ``splits`` is nnU-Net's ``splits_final.json``, ``case_subjects`` the dataset's map
+    of case identifiers to visits (``dataset.json``).
+
+    >>> splits = grouped_splits({"a_F": "a", "a_T": "a", "b_F": "b"}, 2, 0)
+    >>> held_out_fold(splits, {"a_F": "a", "a_T": "a", "b_F": "b"}, "a") in (0, 1)
+    True
+    >>> held_out_fold(splits, {"a_F": "a", "a_T": "a", "b_F": "b"}, "c") is None
+    True
+    """
+    cases = {c for c, s in case_subjects.items() if s == subject}
+    folds = [k for k, split in enumerate(splits) if cases & set(split["val"])]
+    if len(folds) > 1:
+        raise InputError(
+            f"subject {subject} is held out by folds {folds}: the splits are not grouped "
+            "by subject",
+            subject=subject,
+            fix="delete splits_final.json and rerun plan_nnunet",
+        )
+    return folds[0] if folds else None
+
+
+def read_held_out_fold(splits_file: Path, dataset_json: Path, subject: str) -> int | None:
+    """:func:`held_out_fold` from a dataset's ``splits_final.json`` and ``dataset.json``."""
+    splits = json.loads(Path(splits_file).read_text())
+    return held_out_fold(splits, read_case_subjects(Path(dataset_json)), subject)

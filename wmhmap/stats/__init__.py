@@ -74,6 +74,19 @@ def require_columns(table: pd.DataFrame, columns: Iterable[str], *, table_name: 
         )
 
 
+def with_diagnosis(meta: pd.DataFrame) -> pd.DataFrame:
+    """``meta`` with a ``diagnosis`` column: diagnoses are optional in a sample sheet, and
+    a cohort without them (e.g. a segmentation study) gets the column empty, so that
+    the figures grouped by diagnosis draw one group and the clusters go uncounted.
+
+    >>> with_diagnosis(pd.DataFrame({"subject": ["a"]})).diagnosis.isna().all()
+    np.True_
+    """
+    if "diagnosis" in meta.columns:
+        return meta
+    return meta.assign(diagnosis=pd.Series(pd.NA, index=meta.index, dtype="object"))
+
+
 def with_subject_ids(table: pd.DataFrame, *, table_name: str) -> pd.DataFrame:
     """Return a copy of ``table`` whose ``subject`` column is text, checked to be unique.
 

@@ -27,7 +27,7 @@ from sklearn.metrics import silhouette_score
 from wmhmap.errors import InputError
 from wmhmap.regions import RegionTable
 from wmhmap.stats import region_columns as find_region_columns
-from wmhmap.stats import region_id, require_columns, with_subject_ids
+from wmhmap.stats import region_id, require_columns, with_diagnosis, with_subject_ids
 
 DEFAULT_KS = range(2, 9)
 DIAGNOSES = ("CN", "MCI", "AD")
@@ -324,9 +324,8 @@ def _region_label(column: str, regions: RegionTable | None) -> str:
 
 
 def _diagnoses(meta: pd.DataFrame, subjects: pd.Index) -> pd.Series:
-    require_columns(meta, ["subject", "diagnosis"], table_name="sample sheet")
-    sheet = with_subject_ids(meta, table_name="sample sheet").set_index("subject")["diagnosis"]
-    diagnosis = sheet.reindex(subjects)
+    sheet = with_subject_ids(with_diagnosis(meta), table_name="sample sheet")
+    diagnosis = sheet.set_index("subject")["diagnosis"].reindex(subjects)
     text = diagnosis.astype("string").str.strip().str.upper()
     return text.fillna("unknown").astype(str)
 

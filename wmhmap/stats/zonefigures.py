@@ -17,7 +17,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from wmhmap.errors import InputError
-from wmhmap.stats import require_columns, with_subject_ids
+from wmhmap.stats import require_columns, with_diagnosis, with_subject_ids
 from wmhmap.stats.agreement import MM3_PER_ML
 from wmhmap.zones import LOBES, SHELLS
 
@@ -43,12 +43,15 @@ def plot_zone_loads(
 ) -> Figure:
     """Per diagnosis: a bullseye plot of mean zone loads, and the periventricular / deep
     loads (mean and SD, mL; zones named by ``pvdeep_names``). Either table may be None
-    (its scheme is not computed)."""
+    (its scheme is not computed). A cohort without diagnoses draws one group."""
     if pvdeep is None and bullseye is None:
         raise InputError("no zone loads to plot", fix="compute a zone scheme (zones.schemes)")
-    require_columns(meta, ["subject", "diagnosis"], table_name="sample sheet")
-    sheet = with_subject_ids(meta, table_name="sample sheet")[["subject", "diagnosis"]]
-    sheet["diagnosis"] = sheet["diagnosis"].fillna("n/a").astype(str).str.upper()
+    sheet = with_subject_ids(with_diagnosis(meta), table_name="sample sheet")
+    sheet = sheet[["subject", "diagnosis"]]
+    # subjects without a diagnosis form one group: all of them when the cohort has none
+    unknown = "all subjects" if sheet["diagnosis"].isna().all() else "no diagnosis"
+    sheet["diagnosis"] = sheet["diagnosis"].astype("string").str.strip().str.upper()
+    sheet["diagnosis"] = sheet["diagnosis"].fillna(unknown).astype(str)
     order = [g for g in ("CN", "MCI", "AD") if g in set(sheet.diagnosis)]
     order += sorted(set(sheet.diagnosis) - set(order))
     tables = {

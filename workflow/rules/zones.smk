@@ -49,7 +49,8 @@ rule map_zones:
 rule collect_zone_loads:
     """Cohort wide table of one zone scheme's loads (subjects x zones)."""
     input:
-        long=f"{RESULTS}/group/regional_loads_long.tsv",
+        loads=validated(desc="regionalloads", suffix="stats", extension=".tsv"),
+        failed=FAILED_SUBJECTS,
     output:
         wide=f"{RESULTS}/group/regional_loads_wide_{{scheme}}.tsv",
     log:

@@ -1,16 +1,9 @@
 def main(log):
     import pandas as pd
 
-    from wmhmap.loads import (
-        SUMMARY_COLUMNS,
-        cohort_long,
-        cohort_wide,
-        read_loads_tsv,
-        write_loads_tsv,
-    )
+    from wmhmap.loads import SUMMARY_COLUMNS, cohort_wide, read_loads_tsv, write_loads_tsv
 
     tables = [read_loads_tsv(path) for path in snakemake.input.loads]
-    write_loads_tsv(cohort_long(tables), snakemake.output.long)
     write_loads_tsv(cohort_wide(tables), snakemake.output.wide)
     summaries = [
         read_loads_tsv(path, columns=SUMMARY_COLUMNS) for path in snakemake.input.summaries

@@ -2,7 +2,8 @@ def main(log):
     from wmhmap.loads import cohort_wide, read_loads_tsv, write_loads_tsv
 
     scheme = snakemake.wildcards.scheme
-    wide = cohort_wide(read_loads_tsv(snakemake.input.long), scheme=scheme)
+    tables = [read_loads_tsv(path) for path in snakemake.input.loads]
+    wide = cohort_wide(tables, scheme=scheme)
     write_loads_tsv(wide, snakemake.output.wide)
     log.info("%s loads of %d subjects in %d zones", scheme, len(wide), wide.shape[1] - 3)
 

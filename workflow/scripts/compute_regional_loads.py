@@ -1,4 +1,6 @@
 def main(log):
+    from pathlib import Path
+
     import nibabel as nib
     import numpy as np
 
@@ -12,6 +14,7 @@ def main(log):
         write_loads_tsv,
         zone_loads,
     )
+    from wmhmap.nnunet.datasets import read_held_out_fold
     from wmhmap.paths import wildcards_key
     from wmhmap.regions import load_region_table
     from wmhmap.zones import PvDeepSettings
@@ -27,7 +30,21 @@ def main(log):
     )
     regions = load_image(i.regions, subject=subject, role="region map", dtype=None)
     parcels = load_image(i.parcels, subject=subject, role="atlas parcels", dtype=None)
-    for image, what, file in ((lesions, "lesion mask", i.lesions), (parcels, "parcels", i.parcels)):
+    folds = nib.load(i.folds)
+    # what calibrates and checks the intervals (wmhmap.intervals): the expert's loads,
+    # and a training subject's loads by the fold that did not learn from it
+    expert = None
+    if "reference" in i.keys():
+        expert = load_image(
+            i.reference, subject=subject, role="reference mask", dtype=None, allow_constant=True
+        )
+    same_grid = [
+        (lesions, "lesion mask", i.lesions),
+        (parcels, "parcels", i.parcels),
+        (folds.slicer[..., 0], "fold probabilities", i.folds),
+        *([(expert, "reference mask", i.reference)] if expert is not None else []),
+    ]
+    for image, what, file in same_grid:
         check_same_grid(
             image,
             regions,
@@ -52,17 +69,12 @@ def main(log):
         lesion_file=i.lesions,
         region_file=i.regions,
     )
-    folds = nib.load(i.folds)
-    check_same_grid(
-        folds.slicer[..., 0],
-        regions,
-        what="fold probabilities",
-        reference_what="region map",
-        image_file=i.folds,
-        reference_file=i.regions,
-        subject=subject,
-    )
     fold_probabilities = folds.get_fdata(dtype=np.float32)
+    reference = None if expert is None else np.asarray(expert.dataobj) > 0
+    held_out = None
+    if "splits" in i.keys():
+        held_out = read_held_out_fold(i.splits, Path(i.dataset) / "dataset.json", subject)
+        log.info("%s: held out by fold %s of the lesion model", subject, held_out)
     # per-fold loads and the probability-weighted load (UNCERTAINTY_COLUMNS)
     loads = load_uncertainty(
         fold_probabilities,
@@ -71,6 +83,8 @@ def main(log):
         table,
         voxel_volume_mm3=voxel_volume_mm3(regions),
         max_spread=snakemake.params.uncertain_spread,
+        held_out_fold=held_out,
+        reference=reference,
     )
     summaries = summarize_loads(loads, icv_mm3=icv)
     p = snakemake.params
@@ -98,6 +112,8 @@ def main(log):
             pvdeep=pvdeep,
             icv_mm3=icv,
             max_spread=p.uncertain_spread,
+            held_out_fold=held_out,
+            reference=reference,
         )
     write_loads_tsv(loads, snakemake.output.long)
     write_loads_tsv(summaries, snakemake.output.summary)

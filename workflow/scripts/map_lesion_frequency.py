@@ -18,15 +18,15 @@ def main(log):
     from wmhmap.imageio import atomic_open, like, load_image, save_image
     from wmhmap.preprocess import LinearTransform
     from wmhmap.regions import load_region_table
-    from wmhmap.stats import read_table
+    from wmhmap.stats import read_table, with_diagnosis
     from wmhmap.stats.figures import save_figure
     from wmhmap.validation import log_excluded
 
     i, o, p = snakemake.input, snakemake.output, snakemake.params
     log_excluded(i.failed, log)
     template = load_image(i.atlas_t1, role="atlas T1")
-    sheet = read_table(i.samplesheet, table_name="sample sheet").astype({"subject": str})
-    diagnoses = dict(zip(sheet.subject, sheet.diagnosis, strict=True))
+    sheet = with_diagnosis(read_table(i.samplesheet, table_name="sample sheet"))
+    diagnoses = dict(zip(sheet.subject.astype(str), sheet.diagnosis, strict=True))
     clusters = read_table(i.clusters, table_name="cluster assignments")
     by_cluster = dict(zip(clusters.subject.astype(str), clusters.cluster, strict=True))
     subjects = list(p.subjects)

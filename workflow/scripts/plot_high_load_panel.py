@@ -3,9 +3,10 @@ def main(log):
 
     matplotlib.use("Agg")
 
-    from wmhmap.highload import HighLoadSubject, high_load_panel, top_regional_loads
+    from wmhmap.highload import HighLoadSubject, high_load_panel
     from wmhmap.imageio import load_image
     from wmhmap.loads import read_loads_tsv
+    from wmhmap.overlays import top_regional_loads
     from wmhmap.stats import read_table
     from wmhmap.stats.figures import save_figure
 

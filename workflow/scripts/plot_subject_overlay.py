@@ -4,8 +4,10 @@ def main(log):
     matplotlib.use("Agg")
 
     from wmhmap.imageio import load_image
+    from wmhmap.intervals import with_intervals
+    from wmhmap.loads import read_loads_tsv
+    from wmhmap.overlays import lesion_region_overlay, top_regional_loads
     from wmhmap.paths import wildcards_key
-    from wmhmap.qc import lesion_region_overlay
     from wmhmap.stats.figures import save_figure
 
     i = snakemake.input
@@ -20,6 +22,14 @@ def main(log):
         load_image(i.lesions, subject=subject, role="WMH mask", dtype=None, allow_constant=True),
         load_image(i.regions, subject=subject, role="region map", dtype=None),
         title=f"sub-{subject}",
+        # the largest regional loads with their calibrated intervals
+        loads=top_regional_loads(
+            with_intervals(
+                read_loads_tsv(i.loads),
+                read_loads_tsv(i.calibration, columns=["scheme", "quantile"]),
+            ),
+            subject,
+        ),
     )
     save_figure(figure, snakemake.output[0].removesuffix(".png"), dpi=100)
 

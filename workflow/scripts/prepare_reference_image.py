@@ -1,26 +1,20 @@
 def main(log):
     import nibabel as nib
 
-    from wmhmap.errors import InputError
-    from wmhmap.geometry import reorient_to_ras
-    from wmhmap.imageio import load_image, same_grid, save_image
+    from wmhmap.imageio import load_image, save_image
     from wmhmap.paths import wildcards_key
+    from wmhmap.references import onto_analysis_grid
 
     subject = wildcards_key(snakemake.wildcards)
     role = snakemake.params.role  # "lesion mask" or "region map"
     image = load_image(
         snakemake.input.image, subject=subject, role=role, dtype=None, allow_constant=True
     )
-    image = reorient_to_ras(image)
     grid = nib.load(snakemake.input.grid)
-    if not same_grid(image, grid):
-        raise InputError(
-            f"{role} is not on the grid of the scan it belongs to",
-            subject=subject,
-            file=snakemake.input.image,
-            fix=f"give the {role} on the FLAIR grid (the T1w grid for subjects without FLAIR)",
-        )
-    save_image(image, snakemake.output[0])
+    on_grid = onto_analysis_grid(
+        image, grid, role=role, subject=subject, file=snakemake.input.image
+    )
+    save_image(on_grid, snakemake.output[0])
     log.info("%s: %s %s on the analysis grid", subject, role, snakemake.input.image)
 
 

@@ -454,28 +454,18 @@ def test_load_uncertainty_measures_each_fold_and_flags_disagreement():
     # voxel in parcel 2 is at 0.2), and its expert mask, counted as the loads count
     expert = np.zeros((4, 4, 1), bool)
     expert[0, 0, 0] = expert[2, 0, 0] = expert[2, 1, 0] = expert[3, 3, 0] = True
-    out = load_uncertainty(
-        folds,
-        region_map_for,
-        loads,
-        table,
-        voxel_volume_mm3=2.0,
-        max_spread=0.5,
-        held_out_fold=2,
-        reference=expert,
-    )
+
+    def measured(**calibration):
+        return load_uncertainty(
+            folds, region_map_for, loads, table, voxel_volume_mm3=2.0, max_spread=0.5,
+            **calibration,
+        )  # fmt: skip
+
+    out = measured(held_out_fold=2, reference=expert)
     assert out.held_out_mm3.tolist() == [4.0, 0.0, 0.0]
     assert out.reference_mm3.tolist() == [2.0, 6.0, 0.0]
     with pytest.raises(InputError, match="held-out fold 3"):
-        load_uncertainty(
-            folds,
-            region_map_for,
-            loads,
-            table,
-            voxel_volume_mm3=2.0,
-            max_spread=0.5,
-            held_out_fold=3,
-        )
+        measured(held_out_fold=3)
     assert outside.fold_max_mm3 == 0.0
     with pytest.raises(InputError, match="expected 4"):
         load_uncertainty(

@@ -314,7 +314,6 @@ def test_high_load_panel_draws_each_subjects_regional_loads_with_the_folds_range
     import dataclasses
 
     import pandas as pd
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     from wmhmap.highload import high_load_panel
 
@@ -330,9 +329,7 @@ def test_high_load_panel_draws_each_subjects_regional_loads_with_the_folds_range
         dataclasses.replace(_panel_subject(name, k), loads=loads) for k, name in enumerate("abc")
     ]
     figure = high_load_panel(subjects, cuts=3)
-    canvas = FigureCanvasAgg(figure)
-    canvas.draw()
-    renderer = canvas.get_renderer()
+    assert_no_axes_overlap(figure)
     assert len(figure.axes) == 2 * 3 * 3 + 3
     bars = figure.axes[-1]
     assert sorted(t.get_text() for t in bars.get_yticklabels()) == ["L a", "R b"]
@@ -340,12 +337,6 @@ def test_high_load_panel_draws_each_subjects_regional_loads_with_the_folds_range
     segments = bars.collections[0].get_segments()
     spans = sorted((min(s[:, 0]), max(s[:, 0])) for s in segments)
     assert spans[-1] == (1.0, 2.5)
-    boxes = [ax.get_tightbbox(renderer) for ax in figure.axes]
-    for i, first in enumerate(boxes):
-        for second in boxes[i + 1 :]:
-            width = min(first.x1, second.x1) - max(first.x0, second.x0)
-            height = min(first.y1, second.y1) - max(first.y0, second.y0)
-            assert width <= 1 or height <= 1, (first, second)
 
 
 def test_zone_figure_draws_a_bullseye_per_diagnosis_or_one_for_a_cohort_without():

@@ -23,25 +23,25 @@ from conftest import REPO, snakemake
 
 from wmhmap.codeversion import dependencies, script_version
 
-# The jobs that read the segmentations (directly or through the loads tables).
-AFTER_SEGMENTATION = {
-    "segment_subject",
+LOADS = {
     "compute_regional_loads",
     "collect_regional_loads",
     "calibrate_load_intervals",
     "collect_loads_long",
     "collect_zone_loads",
     "plot_zone_loads",
-    "evaluate_wmh_segmentation",
-    "evaluate_region_segmentation",
-    "summarize_evaluation",
-    "validate_volumes",
-    "classify_diagnoses",
-    "cluster_regional_loads",
-    "plot_subject_overlay",
-    "plot_high_load_panel",
-    "map_lesion_frequency",
+    "plot_subject_overlay",  # its bars: the largest loads with their intervals
 }
+# the frequency maps are drawn per cluster too
+STATISTICS = {"validate_volumes", "classify_diagnoses", "cluster_regional_loads"}
+STATISTICS |= {"map_lesion_frequency"}
+# The jobs that read the segmentations (directly or through the loads tables).
+AFTER_SEGMENTATION = (
+    {"segment_subject", "plot_high_load_panel"}
+    | {"evaluate_wmh_segmentation", "evaluate_region_segmentation", "summarize_evaluation"}
+    | LOADS
+    | STATISTICS
+)
 TRAINING = {
     "write_nnunet_dataset",
     "plan_nnunet",
@@ -62,18 +62,6 @@ UPSTREAM = {
     "measure_brain_volumes",
     "prepare_reference_mask",
 }
-LOADS = {
-    "compute_regional_loads",
-    "collect_regional_loads",
-    "calibrate_load_intervals",
-    "collect_loads_long",
-    "collect_zone_loads",
-    "plot_zone_loads",
-    "plot_subject_overlay",  # its bars: the largest loads with their intervals
-}
-# the frequency maps are drawn per cluster too
-STATISTICS = {"validate_volumes", "classify_diagnoses", "cluster_regional_loads"}
-STATISTICS |= {"map_lesion_frequency"}
 
 
 def planned(dry: subprocess.CompletedProcess[str]) -> set[str]:

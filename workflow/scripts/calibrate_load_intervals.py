@@ -7,8 +7,7 @@ def main(log):
     p = snakemake.params
     settings = IntervalSettings(coverage=p.coverage, floor_mm3=p.floor_mm3)
     tables = [read_loads_tsv(path) for path in snakemake.input.loads]
-    long = cohort_long(tables) if tables else pd.DataFrame(columns=["scheme"])
-    calibration = calibrate_intervals(long, settings)
+    calibration = calibrate_intervals(cohort_long(tables), settings)
     write_loads_tsv(calibration, snakemake.output[0])
     if not tables:
         log.warning(

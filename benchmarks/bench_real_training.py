@@ -191,6 +191,7 @@ def train(work: Path, dataset: str, fold: int, s: dict[str, Any], device: str) -
         threads=1,
         seed=0,
         compile=s.get("compile"),
+        collapse_retries=s.get("collapse_retries", 0),
     )
 
 

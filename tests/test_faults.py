@@ -6,6 +6,9 @@ atlas registration of the subject runs, the whole Snakemake process group is kil
 with SIGKILL (no chance to clean up). The rerun must redo the interrupted rule, never
 take a truncated file as done, and end with results identical to the uninterrupted
 run's (the tests config makes registrations reproducible).
+
+Training faults too: a fold killed mid-training resumes, and a fold that ends having
+learnt nothing (collapsed) is trained afresh.
 """
 
 from __future__ import annotations
@@ -158,3 +161,37 @@ def test_kill_9_during_training_resumes_from_the_last_checkpoint(results, tmp_pa
 
     final = torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=False)
     assert final["current_epoch"] == 2
+
+
+def test_a_collapsed_fold_is_trained_afresh_with_the_next_seed(results, tmp_path):
+    """The tests config's two-epoch lesion folds find no lesion on their validation
+    patches (pseudo Dice 0): with nnunet.collapse_retries 1 the fold trains a second
+    time, seed 1 instead of 0, keeping the first attempt's logs, and a warning says the
+    fold is kept collapsed."""
+    import torch
+
+    from wmhmap.nnunet.training import fold_progress
+
+    root = copy_run(results, tmp_path / "results")
+    (fold,) = (root / "nnunet" / "models" / "Dataset501_WMHLesion").glob("*/fold_0")
+    first = fold_progress(fold / "checkpoint_final.pth")
+    assert first.collapsed and first.epochs == 2, first
+    weights = torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+    shutil.rmtree(fold)
+    retries = tmp_path / "retries.yaml"
+    retries.write_text("nnunet: {collapse_retries: 1}\n")
+    target = str(fold / "checkpoint_final.pth")
+    run = snakemake(str(retries), "--config", f"results={root}", "--", target, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+
+    (log,) = (root / "logs" / "train_nnunet_fold").glob("dataset-Dataset501_*fold-0.log")
+    text = log.read_text()
+    assert "Dataset501_WMHLesion fold 0 collapsed" in text and "training it afresh" in text
+    assert "kept after 1 retries" in text, text[-2000:]
+    assert list((fold / "collapsed_attempt_1").glob("training_log_*.txt"))
+    assert not list((fold / "collapsed_attempt_1").glob("*.pth"))
+    # the first attempt repeated the shared run's training (seed 0); the second differs
+    again = torch.load(fold / "checkpoint_final.pth", map_location="cpu", weights_only=False)
+    assert again["current_epoch"] == 2
+    name = next(iter(weights["network_weights"]))
+    assert not torch.equal(weights["network_weights"][name], again["network_weights"][name])

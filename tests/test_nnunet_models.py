@@ -266,6 +266,17 @@ def test_nnunets_no_mirroring_trainer_is_found_without_primus():
     assert not any(name.startswith("timm") for name in sys.modules)
 
 
+def adamw_of(cls):
+    """The optimiser a trainer class configures (a stand-in network, nnU-Net's settings)."""
+    import torch
+
+    trainer = object.__new__(cls)
+    trainer.network = torch.nn.Conv2d(1, 2, 3)
+    trainer.initial_lr, trainer.weight_decay, trainer.num_epochs = 1e-2, 3e-5, 32  # nnU-Net's
+    optimizer, _ = trainer.configure_optimizers()
+    return optimizer
+
+
 def test_cpu_region_trainer_uses_adamw_without_augmentation():
     """nnUNetTrainerShortEpochsNoDAAdamW: nnU-Net's NoDA transforms, short epochs, AdamW."""
     import torch
@@ -281,10 +292,24 @@ def test_cpu_region_trainer_uses_adamw_without_augmentation():
     training = cls.get_training_transforms((64, 56), (0.0, 0.0), None, (0, 1), False)
     validation = nnUNetTrainer.get_validation_transforms(None)
     assert [type(t) for t in training.transforms] == [type(t) for t in validation.transforms]
-    trainer = object.__new__(cls)
-    trainer.network = torch.nn.Conv2d(1, 2, 3)
-    trainer.initial_lr, trainer.weight_decay, trainer.num_epochs = 1e-2, 3e-5, 32  # nnU-Net's
-    optimizer, _ = trainer.configure_optimizers()
+    optimizer = adamw_of(cls)
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.param_groups[0]["lr"] == 3e-3
+
+
+def test_cpu_lesion_trainer_keeps_augmentation_and_uses_adamw():
+    """nnUNetTrainerShortEpochsAdamW: nnU-Net's own augmentation, short epochs, AdamW."""
+    import torch
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    from wmhmap.nnunet.trainer_lookup import find_trainer_class
+
+    cls = find_trainer_class("nnUNetTrainerShortEpochsAdamW")
+    assert "nnUNetTrainerNoDA" not in [c.__name__ for c in cls.__mro__]
+    args = ((64, 64), (0.5, 0.5), None, (0, 1), False)
+    assert [type(t) for t in cls.get_training_transforms(*args).transforms] == [
+        type(t) for t in nnUNetTrainer.get_training_transforms(*args).transforms
+    ]
+    optimizer = adamw_of(cls)
     assert isinstance(optimizer, torch.optim.AdamW) and optimizer.param_groups[0]["lr"] == 3e-3
 
 

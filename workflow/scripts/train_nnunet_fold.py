@@ -6,7 +6,8 @@ def main(log):
     configure(root_of(snakemake.output[0]), threads=snakemake.threads)
     from wmhmap.nnunet.training import stage_settings, train_fold
 
-    n = snakemake.params.nnunet  # what the weights depend on
+    n = snakemake.params.nnunet  # what the weights depend on (collapse_retries: only a
+    # collapsed fold's, so read from the config like the device)
     run = stage_settings(snakemake.config, snakemake.params.model, snakemake.params.stage)
     device = resolve_device(run["device"])
     log.info(
@@ -29,6 +30,7 @@ def main(log):
         threads=snakemake.threads,
         seed=n["seed"],
         compile=run["compile"],
+        collapse_retries=run["collapse_retries"],
         pretrained_weights=Path(snakemake.input.pretrained[0])
         if snakemake.input.pretrained
         else None,

@@ -17,7 +17,10 @@ Each class changes its parent in one respect (the first in two):
 - ``nnUNetTrainerShortEpochsNoDA``: no data augmentation (nnU-Net's own
   ``nnUNetTrainerNoDA`` with short epochs);
 - ``nnUNetTrainerShortEpochsNoDAAdamW``: the same with AdamW, the CPU region model
-  (see the class).
+  (see the class);
+- ``nnUNetTrainerShortEpochsAdamW`` and ``nnUNetTrainerShortEpochsFlairFirstAdamW``:
+  short epochs, and the curriculum, with AdamW (the ``AdamWOptimiser`` mixin); the
+  second is the config's CPU lesion model.
 """
 
 import torch
@@ -135,9 +138,26 @@ class nnUNetTrainerShortEpochsNoDA(nnUNetTrainerNoDA, nnUNetTrainerShortEpochs):
     test-time mirroring either). nnU-Net's ``nnUNetTrainerNoDA`` does the work."""
 
 
-class nnUNetTrainerShortEpochsNoDAAdamW(nnUNetTrainerShortEpochsNoDA):
-    """Short epochs, no augmentation, and AdamW (lr 3e-3, nnU-Net's poly schedule)
-    instead of SGD with Nesterov momentum (lr 1e-2): the one change is the optimiser.
+class AdamWOptimiser:
+    """Mixin: AdamW (lr 3e-3, nnU-Net's poly schedule) instead of nnU-Net's SGD with
+    Nesterov momentum (lr 1e-2). Small CPU networks trained for a few thousand
+    iterations learn with it; under SGD they first predict background everywhere for
+    hundreds of iterations, and some never leave that state (see the two classes)."""
+
+    learning_rate = 3e-3
+
+    def configure_optimizers(self):  # type: ignore[no-untyped-def]
+        self.initial_lr = self.learning_rate  # nnU-Net's SGD default is 1e-2
+        optimizer = torch.optim.AdamW(
+            self.network.parameters(),
+            lr=self.initial_lr,
+            weight_decay=self.weight_decay,
+        )
+        return optimizer, PolyLRScheduler(optimizer, self.initial_lr, self.num_epochs)
+
+
+class nnUNetTrainerShortEpochsNoDAAdamW(AdamWOptimiser, nnUNetTrainerShortEpochsNoDA):
+    """Short epochs, no augmentation, and AdamW: the one change is the optimiser.
 
     For the CPU region model (35 labels from a few hundred iterations), measured on the
     demo at 3 mm, 800 iterations, fold 0, 8 held-out subjects (mean region Dice against
@@ -147,11 +167,13 @@ class nnUNetTrainerShortEpochsNoDAAdamW(nnUNetTrainerShortEpochsNoDA):
     does not need either change: use ``nnUNetTrainerNoMirroring``.
     """
 
-    learning_rate = 3e-3
 
-    def configure_optimizers(self):  # type: ignore[no-untyped-def]
-        self.initial_lr = self.learning_rate  # nnU-Net's SGD default is 1e-2
-        optimizer = torch.optim.AdamW(
-            self.network.parameters(), lr=self.initial_lr, weight_decay=self.weight_decay
-        )
-        return optimizer, PolyLRScheduler(optimizer, self.initial_lr, self.num_epochs)
+class nnUNetTrainerShortEpochsAdamW(AdamWOptimiser, nnUNetTrainerShortEpochs):
+    """Short epochs with nnU-Net's augmentation and AdamW: the one change is the
+    optimiser. For a CPU lesion model learnt from real scans (see docs/training.md)."""
+
+
+class nnUNetTrainerShortEpochsFlairFirstAdamW(AdamWOptimiser, nnUNetTrainerShortEpochsFlairFirst):
+    """The FLAIR-first curriculum with AdamW: the CPU lesion model of the config, for
+    the demo's FLAIR and T1w cases and real scans alike (a dataset without FLAIR cases
+    trains on all cases from the start, as with the parent)."""

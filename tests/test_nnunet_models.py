@@ -266,7 +266,7 @@ def test_nnunets_no_mirroring_trainer_is_found_without_primus():
     assert not any(name.startswith("timm") for name in sys.modules)
 
 
-def adamw_of(cls):
+def optimiser_of(cls):
     """The optimiser a trainer class configures (a stand-in network, nnU-Net's settings)."""
     import torch
 
@@ -292,24 +292,28 @@ def test_cpu_region_trainer_uses_adamw_without_augmentation():
     training = cls.get_training_transforms((64, 56), (0.0, 0.0), None, (0, 1), False)
     validation = nnUNetTrainer.get_validation_transforms(None)
     assert [type(t) for t in training.transforms] == [type(t) for t in validation.transforms]
-    optimizer = adamw_of(cls)
+    optimizer = optimiser_of(cls)
     assert isinstance(optimizer, torch.optim.AdamW) and optimizer.param_groups[0]["lr"] == 3e-3
 
 
-def test_cpu_lesion_trainer_keeps_augmentation_and_uses_adamw():
-    """nnUNetTrainerShortEpochsAdamW: nnU-Net's own augmentation, short epochs, AdamW."""
+@pytest.mark.parametrize(
+    "name", ["nnUNetTrainerShortEpochsAdamW", "nnUNetTrainerShortEpochsFlairFirstAdamW"]
+)
+def test_cpu_lesion_trainers_keep_augmentation_and_use_adamw(name):
+    """The AdamW lesion trainers (the config's with the FLAIR-first curriculum): nnU-Net's
+    own augmentation, short epochs, AdamW."""
     import torch
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
     from wmhmap.nnunet.trainer_lookup import find_trainer_class
 
-    cls = find_trainer_class("nnUNetTrainerShortEpochsAdamW")
+    cls = find_trainer_class(name)
     assert "nnUNetTrainerNoDA" not in [c.__name__ for c in cls.__mro__]
     args = ((64, 64), (0.5, 0.5), None, (0, 1), False)
     assert [type(t) for t in cls.get_training_transforms(*args).transforms] == [
         type(t) for t in nnUNetTrainer.get_training_transforms(*args).transforms
     ]
-    optimizer = adamw_of(cls)
+    optimizer = optimiser_of(cls)
     assert isinstance(optimizer, torch.optim.AdamW) and optimizer.param_groups[0]["lr"] == 3e-3
 
 

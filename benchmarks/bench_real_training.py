@@ -1,7 +1,8 @@
 """Both nnU-Net models trained on real scans, 5-fold cross-validation, against the study.
 
 Run: ``.venv/bin/python benchmarks/bench_real_training.py [--models lesion region]
-[--parallel 2] [--training '{lesion: {epochs: 100}}'] [--device cpu|cuda] [--nnunet-recipe]``
+[--parallel 2] [--configfile config/real_cpu.yaml] [--training '{lesion: {epochs: 100}}']
+[--device cpu|cuda] [--nnunet-recipe]``
 (``WMHMAP_REAL_SCANS_DIR`` points at ``../shared/data/real_scans``, its default.)
 
 On the 20 MICCAI 2017 WMH-challenge training subjects of
@@ -16,7 +17,8 @@ not be had, and T1 is the study's weaker input) it runs the workflow's own steps
    the region model ``regions_study.nii.gz``, the study's own region maps (what a
    sample sheet's ``region_map`` column gives the workflow);
 3. ``plan_and_preprocess`` and ``write_splits`` (5 folds grouped by subject) with the
-   config's settings of each model (``--training`` goes over them), and one
+   config's settings of each model (``--configfile`` merged into config/config.yaml as
+   Snakemake merges it, ``--training`` over the model's settings), and one
    ``train_fold`` per fold, ``--parallel`` folds at a time, one thread each;
 4. each subject segmented by the fold that did not see it (``load_model`` /
    ``segment`` with the model's fusion; lesions restricted to the brain mask grown by
@@ -28,8 +30,9 @@ Prints per fold and overall (median and mean over subjects) beside the study's t
 (T1 input: lesion Dice 0.59, region Dice 0.81), with seconds per fold, and writes the
 per-subject rows to ``benchmarks/results/real_training_<recipe>.tsv`` (``--name``
 overrides ``<recipe>``).
-``--nnunet-recipe`` uses nnU-Net's own recipe (nnUNetTrainer / NoMirroring, nnUNetPlans,
-3d_fullres, 1000 epochs): a GPU job (``--device cuda``).
+``--nnunet-recipe`` uses nnU-Net's own recipe (nnUNetTrainer; for the region model
+wmhmap's nnUNetTrainerLateralised, nnU-Net's without mirroring or half turns;
+nnUNetPlans, 3d_fullres, 1000 epochs): a GPU job (``--device cuda``).
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ NNUNET_RECIPE = {
         "epochs": 1000,
     },
     "region": {
-        "trainer": "nnUNetTrainerNoMirroring",
+        "trainer": "nnUNetTrainerLateralised",
         "plans": "nnUNetPlans",
         "configuration": "3d_fullres",
         "plans_overrides": {},
@@ -76,8 +79,18 @@ def scans_dir() -> Path:
     return Path(os.environ.get("WMHMAP_REAL_SCANS_DIR", SHARED / "real_scans")) / CHALLENGE
 
 
+CONFIG_FILES: list[Path] = []  # --configfile: merged into config/config.yaml
+
+
 def config() -> dict[str, Any]:
-    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    """config/config.yaml with each ``--configfile`` merged into it key by key, as
+    Snakemake does."""
+    from snakemake.utils import update_config
+
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for path in CONFIG_FILES:
+        update_config(cfg, yaml.safe_load(path.read_text()))
+    return cfg
 
 
 def settings(model: str, overrides: dict[str, Any], nnunet_recipe: bool) -> dict[str, Any]:
@@ -265,6 +278,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/wmhmap-real-training"))
     parser.add_argument("--models", nargs="+", default=["lesion", "region"])
     parser.add_argument("--parallel", type=int, default=2, help="folds trained at a time")
+    parser.add_argument(
+        "--configfile",
+        type=Path,
+        action="append",
+        default=[],
+        help="merged into config/config.yaml (e.g. config/real_cpu.yaml)",
+    )
     parser.add_argument("--training", type=yaml.safe_load, default={}, help="YAML mapping")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--nnunet-recipe", action="store_true")
@@ -273,6 +293,7 @@ def main() -> None:
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = args.work.resolve()
+    CONFIG_FILES.extend(path.resolve() for path in args.configfile)
     if args.fold is not None:  # nnU-Net keeps global state: each fold in its own process
         (model,) = args.models
         s = settings(model, args.training, args.nnunet_recipe)
@@ -298,6 +319,7 @@ def main() -> None:
             begin = time.perf_counter()
             cmd = [sys.executable, __file__, "--work", str(work), "--models", model]
             cmd += ["--training", yaml.safe_dump(args.training, default_flow_style=True)]
+            cmd += [arg for path in CONFIG_FILES for arg in ("--configfile", str(path))]
             cmd += ["--device", args.device, "--dataset", dataset, "--fold", str(fold)]
             cmd += ["--nnunet-recipe"] if args.nnunet_recipe else []
             done = subprocess.run(cmd, capture_output=True, text=True)

@@ -45,6 +45,21 @@ def test_shipped_configs_are_valid():
         assert patch is None or len(patch) == 3
 
 
+def test_the_real_scan_recipe_only_trains_longer_and_mirrors_at_test_time():
+    """config/real_cpu.yaml (the CPU recipe measured on real scans) merges into the
+    config and changes the epochs of both models and test-time mirroring, nothing else."""
+    base = with_defaults(load("config.yaml"))
+    real = with_defaults(merged(load("config.yaml"), load("real_cpu.yaml")))
+    assert real["nnunet"]["tta"] is True
+    assert real["models"]["lesion"]["training"]["epochs"] == 160
+    assert real["models"]["region"]["training"]["epochs"] == 64
+    for cfg in (base, real):
+        cfg["nnunet"].pop("tta")
+        for model in ("lesion", "region"):
+            cfg["models"][model]["training"].pop("epochs")
+    assert real == base
+
+
 def test_defaults_fill_an_empty_config():
     cfg = with_defaults({})
     assert cfg["samplesheet"] == ""

@@ -262,7 +262,10 @@ def test_nnunets_no_mirroring_trainer_is_found_without_primus():
 
     assert find_trainer_class("nnUNetTrainerNoMirroring").__name__ == "nnUNetTrainerNoMirroring"
     ours = find_trainer_class("nnUNetTrainerShortEpochsNoMirroring")
-    assert ours.__mro__[1].__name__ == "nnUNetTrainerShortEpochs"
+    assert [c.__name__ for c in ours.__mro__[1:3]] == [
+        "LateralisedAugmentation",
+        "nnUNetTrainerShortEpochs",
+    ]
     assert not any(name.startswith("timm") for name in sys.modules)
 
 
@@ -593,3 +596,57 @@ def test_the_compile_setting_is_what_nnunets_own_check_reads(monkeypatch):
     assert not compiles("cuda")
     set_compile(True)
     assert compiles("cuda") and not compiles("cpu")
+
+
+def sides_swapped(name: str, patch_size: tuple[int, ...], draws: int = 60) -> int:
+    """How many of ``draws`` training augmentations of a trainer put the left label of a
+    two-label image (1 left, 2 right, split along the last axis) on the right."""
+    import types
+
+    import torch
+
+    from wmhmap.nnunet.trainer_lookup import find_trainer_class
+
+    cls = find_trainer_class(name)
+    trainer = object.__new__(cls)  # only what the augmentation setup reads
+    trainer.configuration_manager = types.SimpleNamespace(patch_size=list(patch_size))
+    trainer.print_to_log_file = lambda *args, **kwargs: None
+    rotation, dummy_2d, initial, mirror_axes = (
+        trainer.configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+    )
+    assert mirror_axes is None or name == "nnUNetTrainerShortEpochs"
+    transforms = cls.get_training_transforms(patch_size, rotation, None, mirror_axes, dummy_2d)
+    shape = tuple(int(s) for s in initial)  # the patch cut before the spatial transforms
+    left = np.indices(shape)[-1] < shape[-1] // 2
+    segmentation = np.where(left, 1, 2)[None].astype(np.int16)
+    noise = np.random.default_rng(0).normal(0, 0.1, segmentation.shape)
+    image = torch.from_numpy((segmentation + noise).astype(np.float32))
+    torch.manual_seed(0)
+    np.random.seed(0)  # noqa: NPY002 (batchgeneratorsv2 draws from the global generator)
+    swapped = 0
+    for _ in range(draws):
+        out = transforms(image=image.clone(), segmentation=torch.from_numpy(segmentation.copy()))
+        labels = out["segmentation"][0].numpy()
+        x = np.indices(labels.shape)[-1]
+        swapped += int(x[labels == 1].mean() > x[labels == 2].mean())
+    return swapped
+
+
+@pytest.mark.parametrize("patch_size", [(64, 56), (16, 96, 96)], ids=["2d", "3d-thick-slices"])
+def test_region_trainers_never_swap_left_and_right(patch_size):
+    """The lateralised trainers (the region model's, GPU and CPU) keep each side's label
+    on its side: no mirroring, and rotations of at most 15 degrees where nnU-Net turns a
+    square 2-D patch, or the slices of a thick-slice 3-D patch, by up to 180 degrees."""
+    import torch
+
+    from wmhmap.nnunet.trainer_lookup import find_trainer_class
+
+    assert sides_swapped("nnUNetTrainerShortEpochs", patch_size) > 10  # nnU-Net's own
+    for name in (
+        "nnUNetTrainerLateralised",  # GPU
+        "nnUNetTrainerShortEpochsNoMirroring",
+        "nnUNetTrainerShortEpochsNoMirroringAdamW",
+    ):
+        assert sides_swapped(name, patch_size) == 0, name
+    optimizer = optimiser_of(find_trainer_class("nnUNetTrainerShortEpochsNoMirroringAdamW"))
+    assert isinstance(optimizer, torch.optim.AdamW)

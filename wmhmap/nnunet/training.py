@@ -269,8 +269,6 @@ class FoldProgress:
     epochs: int
     judged_epochs: int
     """The last epochs :func:`collapsed` looks at."""
-    pseudo_dice: float
-    """Mean pseudo Dice of the foreground classes over those epochs (nan: none seen)."""
     collapsed: bool
 
 
@@ -280,12 +278,9 @@ def fold_progress(checkpoint: Path) -> FoldProgress:
 
     logged = torch.load(checkpoint, map_location="cpu", weights_only=False)["logging"]
     history = [list(map(float, epoch)) for epoch in logged["dice_per_class_or_region"]]
-    judged = judged_epochs(len(history))
-    last = [d for epoch in history[-judged:] for d in epoch if not math.isnan(d)]
     return FoldProgress(
         epochs=len(history),
-        judged_epochs=judged,
-        pseudo_dice=sum(last) / len(last) if last else math.nan,
+        judged_epochs=judged_epochs(len(history)),
         collapsed=collapsed(history),
     )
 

@@ -122,3 +122,42 @@ def test_demo_lesion_design_puts_the_diagnostic_signal_in_the_regions(template, 
     planted = set(model.signal_regions)
     assert len(significant & planted) >= 4, significant
     assert len(significant - planted) <= 6, significant  # most others are not
+
+
+def test_randomised_scanners_draw_a_scanner_per_subject_and_image_with_it(template, demo_labels):
+    """demo.scanners: randomised (domain randomisation): each subject's seed draws its own
+    scanner, deterministically, across the documented ranges, and the phantom is imaged
+    with that scanner's voxels and contrast; scanners: sites ignores the seed."""
+    from pathlib import Path
+
+    import yaml
+
+    from wmhmap.demo import models_from_config
+    from wmhmap.demo.simulate import SubjectSpec, simulate_subject
+
+    config = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+    sites = yaml.safe_load(config.read_text())["demo"]
+    demo = {**sites, "scanners": "randomised"}
+    drawn = [models_from_config(demo, "siteA", seed)[0] for seed in range(60)]
+    assert drawn[3] == models_from_config(demo, "siteB", 3)[0]  # the seed decides, not the site
+    assert len({p.flair_voxel_mm for p in drawn}) == 60
+    slices = [p.flair_voxel_mm[2] for p in drawn]
+    lesion_to_wm = [p.flair_contrast[3] / p.flair_contrast[2] for p in drawn]
+    assert 1.0 <= min(slices) < 1.5 and 5.5 < max(slices) <= 6.0
+    assert 1.15 <= min(lesion_to_wm) < 1.3 and 2.0 < max(lesion_to_wm) <= 2.2
+    assert {p.flair_orientation for p in drawn} == {"RAS", "LPS"}
+    assert models_from_config(sites, "siteB", 1)[0] == models_from_config(sites, "siteB", 2)[0]
+
+    # a faint-lesion scanner with thick slices, imaged
+    seed = next(s for s, p in enumerate(drawn) if lesion_to_wm[s] < 1.4 and slices[s] > 4)
+    profile, lesions, anatomy = models_from_config(demo, "siteA", seed)
+    spec = SubjectSpec("r1", "AD", "siteA", 75.0, 11)
+    phantom = simulate_subject(template, demo_labels, spec, profile, lesions, anatomy)
+    assert voxel_sizes(phantom.flair) == pytest.approx(profile.flair_voxel_mm)
+    assert orientation_code(phantom.flair) == profile.flair_orientation
+    flair = np.asarray(reorient_to_ras(phantom.flair).dataobj, dtype=float)
+    lesion = np.asarray(reorient_to_ras(phantom.lesion_mask).dataobj) > 0
+    wm = (np.asarray(reorient_to_ras(phantom.regions).dataobj) > 0) & ~lesion
+    ratio = np.median(flair[lesion]) / np.median(flair[wm])
+    # partial volume at thick slices only lowers it; the demo's site B images 2.27
+    assert 0.8 * lesion_to_wm[seed] < ratio < 1.05 * lesion_to_wm[seed] < 1.5

@@ -78,6 +78,7 @@ SIMULATION_KEYS = (
     "n_sites",
     "deformation_mm",
     "lesions",
+    "scanners",
 )
 # What the classification and the clustering depend on of the stats section.
 CLASSIFICATION_KEYS = (

@@ -5,13 +5,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from wmhmap.demo.simulate import AnatomyModel, LesionModel, ScannerProfile, scanner_profiles
+import numpy as np
+
+from wmhmap.demo.simulate import (
+    AnatomyModel,
+    LesionModel,
+    ScannerProfile,
+    randomised_profile,
+    scanner_profiles,
+)
 
 
 def models_from_config(
-    demo: Mapping[str, Any], site: str
+    demo: Mapping[str, Any], site: str, seed: int = 0
 ) -> tuple[ScannerProfile, LesionModel, AnatomyModel]:
-    """Scanner, lesion and anatomy models of one site from the ``demo:`` config section."""
+    """Scanner, lesion and anatomy models of one subject from the ``demo:`` config section.
+
+    The scanner is its site's (``scanners: sites``) or, with ``scanners: randomised``,
+    one drawn for the subject from its simulation ``seed`` (:func:`randomised_profile`).
+    """
     t1 = tuple(float(v) for v in demo["t1_voxel_mm"])
     flair = tuple(float(v) for v in demo["flair_voxel_mm"])
     profiles = scanner_profiles(
@@ -25,4 +37,6 @@ def models_from_config(
         signal_regions=tuple(lesions.get("signal_regions", defaults.signal_regions)),
     )
     anatomy = AnatomyModel(deformation_mm=float(demo.get("deformation_mm", 1.0)))
+    if demo.get("scanners", "sites") == "randomised":
+        return randomised_profile(np.random.default_rng([seed, 7])), lesion_model, anatomy
     return profiles[site], lesion_model, anatomy

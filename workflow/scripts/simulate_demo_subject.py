@@ -10,7 +10,9 @@ def main(log):
     from wmhmap.imageio import atomic_open, save_image
 
     row = snakemake.params.subject
-    profile, lesion_model, anatomy_model = models_from_config(snakemake.params.demo, row["site"])
+    profile, lesion_model, anatomy_model = models_from_config(
+        snakemake.params.demo, row["site"], int(row["seed"])
+    )
     spec = SubjectSpec(
         row["subject"], row["diagnosis"], row["site"], float(row["age"]), int(row["seed"])
     )

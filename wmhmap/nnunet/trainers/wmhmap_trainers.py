@@ -202,7 +202,7 @@ class nnUNetTrainerShortEpochsNoDAAdamW(AdamWOptimiser, nnUNetTrainerShortEpochs
     the true maps, T1w input): SGD predicts background everywhere (0.00), AdamW 0.72 with
     nnU-Net's augmentation and 0.77 without it (nnU-Net rotates 2-D patches by up to
     180 degrees, which turns left regions into right ones). A GPU training of 1000 epochs
-    does not need either change: use ``nnUNetTrainerNoMirroring``.
+    does not need either change: use ``nnUNetTrainerLateralised``.
     """
 
 

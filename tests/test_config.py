@@ -45,18 +45,28 @@ def test_shipped_configs_are_valid():
         assert patch is None or len(patch) == 3
 
 
-def test_the_real_scan_recipe_only_trains_longer_and_mirrors_at_test_time():
+def test_the_real_scan_recipe_only_trains_longer_finer_and_mirrors_at_test_time():
     """config/real_cpu.yaml (the CPU recipe measured on real scans) merges into the
-    config and changes the epochs of both models and test-time mirroring, nothing else."""
+    config and changes the epochs of both models, the region model's grid (2 mm, one
+    more stage, a patch that still holds the slice) and test-time mirroring, nothing
+    else: the trainers and the lesion network stay the config's."""
     base = with_defaults(load("config.yaml"))
     real = with_defaults(merged(load("config.yaml"), load("real_cpu.yaml")))
     assert real["nnunet"]["tta"] is True
     assert real["models"]["lesion"]["training"]["epochs"] == 160
-    assert real["models"]["region"]["training"]["epochs"] == 64
+    region = real["models"]["region"]["training"]
+    assert region["epochs"] == 64
+    assert region["plans_overrides"] == {
+        **base["models"]["region"]["training"]["plans_overrides"],
+        "spacing": [2.0, 2.0],
+        "n_stages": 5,
+        "patch_size": [96, 80],
+    }
     for cfg in (base, real):
         cfg["nnunet"].pop("tta")
         for model in ("lesion", "region"):
             cfg["models"][model]["training"].pop("epochs")
+        cfg["models"]["region"]["training"].pop("plans_overrides")
     assert real == base
 
 

@@ -46,6 +46,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_real_flair import SCANS, expert_masks  # noqa: E402
 from bench_real_regions import data_dirs, load_config, prepare_flair  # noqa: E402
+from bench_real_training import plan_dataset, train  # noqa: E402
 
 DATASET_IDS = {"demo": 821, "randomised": 822}
 
@@ -137,57 +138,22 @@ def lesion_settings(epochs: int) -> dict[str, Any]:
 def write_dataset(work: Path, variant: str, subjects: list[str], s: dict[str, Any]) -> str:
     import nibabel as nib
 
-    from wmhmap.nnunet.datasets import TrainingSubject, lesion_labels, write_raw_dataset
-    from wmhmap.nnunet.env import configure, dataset_name
-    from wmhmap.nnunet.plans import plan_and_preprocess
-    from wmhmap.nnunet.training import write_splits
+    from wmhmap.nnunet.datasets import TrainingSubject, lesion_labels
 
-    folders = configure(work / variant / "nnunet", threads=2)
-    name = dataset_name(DATASET_IDS[variant], f"Phantom{variant.title()}")
     scans = work / variant / "scans"
     entries = [
         TrainingSubject(s_, {"FLAIR": scans / s_ / "FLAIR.nii.gz"}, scans / s_ / "lesion.nii.gz")
         for s_ in subjects
     ]
     labels = lesion_labels([np.asarray(nib.load(e.label).dataobj) for e in entries])
-    write_raw_dataset(
-        folders.raw / name,
-        entries,
-        input_mode="single_channel",
-        labels=labels,
-        dataset_name=name,
-        description=f"phantom FLAIR lesions, {variant} scanners",
-    )
-    plan_and_preprocess(
+    return plan_dataset(
+        work / variant,
         DATASET_IDS[variant],
-        configuration=s["configuration"],
-        plans_name=s["plans"],
-        overrides=s["plans_overrides"],
-        processes=1,
-    )
-    write_splits(folders.preprocessed / name, folders.raw / name / "dataset.json", 5, 0)
-    return name
-
-
-def train(work: Path, variant: str, dataset: str, s: dict[str, Any]) -> None:
-    from wmhmap.nnunet.env import configure
-    from wmhmap.nnunet.training import train_fold
-
-    configure(work / variant / "nnunet", threads=1)
-    train_fold(
-        dataset,
-        configuration=s["configuration"],
-        fold=0,
-        trainer_name=s["trainer"],
-        plans_name=s["plans"],
-        device="cpu",
-        epochs=s["epochs"],
-        oversample_foreground=s.get("oversample_foreground", 0.33),
-        validate=False,
-        threads=1,
-        seed=0,
-        compile=s.get("compile"),
-        collapse_retries=s.get("collapse_retries", 0),
+        f"Phantom{variant.title()}",
+        entries,
+        labels,
+        f"phantom FLAIR lesions, {variant} scanners",
+        s,
     )
 
 
@@ -256,7 +222,7 @@ def main() -> None:
     os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
     s = lesion_settings(args.epochs)
     if args.train_variant:  # nnU-Net keeps global state: each training in its own process
-        train(work, args.train_variant, args.dataset, s)
+        train(work / args.train_variant, args.dataset, 0, s, "cpu")
         return
 
     start = time.perf_counter()

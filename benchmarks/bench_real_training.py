@@ -140,19 +140,9 @@ def preprocess_subject(subject: str, work: str) -> str:
 def write_dataset(work: Path, model: str, subjects: list[str], s: dict[str, Any]) -> str:
     import nibabel as nib
 
-    from wmhmap.nnunet.datasets import (
-        TrainingSubject,
-        lesion_labels,
-        region_labels,
-        write_raw_dataset,
-    )
-    from wmhmap.nnunet.env import configure, dataset_name
-    from wmhmap.nnunet.plans import plan_and_preprocess
-    from wmhmap.nnunet.training import write_splits
+    from wmhmap.nnunet.datasets import TrainingSubject, lesion_labels, region_labels
     from wmhmap.regions import load_region_table
 
-    folders = configure(work / "nnunet", threads=2)
-    name = dataset_name(DATASET_IDS[model], f"Real{model.title()}")
     entries = [
         TrainingSubject(
             f"s{subject}",
@@ -167,16 +157,45 @@ def write_dataset(work: Path, model: str, subjects: list[str], s: dict[str, Any]
         if model == "lesion"
         else region_labels(load_region_table().ids.tolist(), arrays)
     )
+    return plan_dataset(
+        work,
+        DATASET_IDS[model],
+        f"Real{model.title()}",
+        entries,
+        labels,
+        f"real {model} labels, WMH challenge training subjects (T1)",
+        s,
+    )
+
+
+def plan_dataset(
+    work: Path,
+    dataset_id: int,
+    title: str,
+    entries: list[Any],
+    labels: dict[str, int],
+    description: str,
+    s: dict[str, Any],
+) -> str:
+    """A raw single-channel nnU-Net dataset under ``work/nnunet``, planned and
+    preprocessed with the settings ``s``, split in 5 folds by subject; its name."""
+    from wmhmap.nnunet.datasets import write_raw_dataset
+    from wmhmap.nnunet.env import configure, dataset_name
+    from wmhmap.nnunet.plans import plan_and_preprocess
+    from wmhmap.nnunet.training import write_splits
+
+    folders = configure(work / "nnunet", threads=2)
+    name = dataset_name(dataset_id, title)
     write_raw_dataset(
         folders.raw / name,
         entries,
         input_mode="single_channel",
         labels=labels,
         dataset_name=name,
-        description=f"real {model} labels, WMH challenge training subjects (T1)",
+        description=description,
     )
     plan_and_preprocess(
-        DATASET_IDS[model],
+        dataset_id,
         configuration=s["configuration"],
         plans_name=s["plans"],
         overrides=s["plans_overrides"],

@@ -17,12 +17,13 @@ from wmhmap.demo.simulate import (
 
 
 def models_from_config(
-    demo: Mapping[str, Any], site: str, seed: int = 0
+    demo: Mapping[str, Any], site: str, seed: int | None = None
 ) -> tuple[ScannerProfile, LesionModel, AnatomyModel]:
     """Scanner, lesion and anatomy models of one subject from the ``demo:`` config section.
 
     The scanner is its site's (``scanners: sites``) or, with ``scanners: randomised``,
-    one drawn for the subject from its simulation ``seed`` (:func:`randomised_profile`).
+    one drawn for the subject from its simulation ``seed`` (:func:`randomised_profile`),
+    which must then be given.
     """
     t1 = tuple(float(v) for v in demo["t1_voxel_mm"])
     flair = tuple(float(v) for v in demo["flair_voxel_mm"])
@@ -38,5 +39,7 @@ def models_from_config(
     )
     anatomy = AnatomyModel(deformation_mm=float(demo.get("deformation_mm", 1.0)))
     if demo.get("scanners", "sites") == "randomised":
+        if seed is None:
+            raise ValueError("demo.scanners: randomised draws each subject's scanner from its seed")
         return randomised_profile(np.random.default_rng([seed, 7])), lesion_model, anatomy
     return profiles[site], lesion_model, anatomy

@@ -14,6 +14,9 @@ the study's authors made for that subject, inside their white matter (labels 1-3
 - ``agreement``: share of their white-matter voxels to which our map gives their label;
 - ``parcels``: the same for our whole-parcel map (the registration alone);
 - ``dice``: mean Dice of our map against theirs over the 34 regions;
+- ``dice_study_wm``: the same for our whole parcels cut to *their* white matter, which
+  parts the registration's share of the error from the tissue classes' (``wm_ml`` and
+  ``study_wm_ml``: the two white-matter volumes, 35/36 included);
 - ``icv_ml``, ``brain_dice`` (the QC's fit measure), ``flags`` and seconds.
 
 Then the expert WMH masks (``wmh.nii.gz``, label 1) counted in our regions (lesion
@@ -131,6 +134,11 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
         "agreement": label_agreement(ours, theirs, study_wm),
         "parcels": label_agreement(parcels, theirs, study_wm),
         "dice": float(region_dice(ours, theirs, table).dice.mean()),
+        "dice_study_wm": float(
+            region_dice(np.where(study_wm, parcels, 0), theirs, table).dice.mean()
+        ),
+        "wm_ml": float((ours > 0).sum() * voxel_mm3 / 1000),
+        "study_wm_ml": float(study_wm.sum() * voxel_mm3 / 1000),
         "icv_ml": scan.brain_ml,
         "brain_dice": result.quality["brain_dice"],
         "correlation": result.quality["correlation"],
@@ -215,6 +223,9 @@ def summarize(rows: list[dict]) -> dict:
         "agreement_min": min(r["agreement"] for r in rows),
         "parcels_median": statistics.median(r["parcels"] for r in rows),
         "dice_median": statistics.median(r["dice"] for r in rows),
+        "dice_study_wm_median": statistics.median(r["dice_study_wm"] for r in rows),
+        "wm_ml_median": statistics.median(r["wm_ml"] for r in rows),
+        "study_wm_ml_median": statistics.median(r["study_wm_ml"] for r in rows),
         "below_070_unflagged": [
             r["subject"] for r in rows if r["agreement"] < 0.70 and r["flags"] == "-"
         ],
@@ -242,12 +253,13 @@ def main() -> None:
         rows = list(pool.map(run_subject, subjects))
         flair_rows = list(pool.map(run_flair, FLAIR_SCANS))
     print(
-        "subject  agreement  parcels  dice   ICV mL  brain_dice  corr   "
+        "subject  agreement  parcels  dice   in study WM  ICV mL  brain_dice  corr   "
         "region ratio min-max  s     flags"
     )
     for r in rows:
         print(
             f"{r['subject']:>7}  {r['agreement']:9.3f}  {r['parcels']:7.3f}  {r['dice']:.3f}"
+            f"  {r['dice_study_wm']:11.3f}"
             f"  {r['icv_ml']:6.0f}  {r['brain_dice']:10.3f}  {r['correlation']:5.2f}"
             f"  {r['region_ratio_min']:5.2f} ({r['region_min']:2d})-"
             f"{r['region_ratio_max']:4.2f} ({r['region_max']:2d})"

@@ -78,3 +78,24 @@ def test_build_atlas_on_real_jhu_gives_exactly_the_merge_table(tmp_path):
     np.testing.assert_array_equal(merged == 35, other & (original <= 65))
     np.testing.assert_array_equal(merged == 36, other & (original > 65))
     assert not merged[original == 0].any()
+
+
+@pytest.mark.realdata
+def test_the_jhu_ventricle_prior_is_the_lateral_ventricles():
+    """Eve at 1 mm, midline at x = 90: both lateral ventricles with their temporal horns,
+    not the aqueduct and fourth ventricle below them (2 mL that the prior once held)."""
+    from wmhmap.zoneprior import VENTRICLES, jhu_zone_prior
+
+    jhu = shared_dir("WMHMAP_JHU_ATLAS_DIR", SHARED_DATA / "jhu_eve_atlas")
+    labels = nib.load(jhu / "JHU_MNI_SS_WMPM_Type-II.nii.gz")
+    prior = jhu_zone_prior(
+        labels.dataobj,
+        nib.load(jhu / "JHU_MNI_SS_T1_Tissue_Classes.nii.gz").dataobj,
+        np.asarray(nib.load(jhu / "JHU_MNI_SS_T1_mask.nii.gz").dataobj) > 0,
+        labels.header.get_zooms()[:3],
+    )
+    x, _, z = np.nonzero(prior == VENTRICLES)
+    assert 13_000 < x.size < 16_000  # mm3 (14,315)
+    assert (x < 90).sum() > 6_000 and (x > 90).sum() > 6_000
+    assert not ((np.abs(x - 90) < 5) & (z < 50)).any()  # aqueduct, fourth ventricle
+    assert ((np.abs(x - 90) >= 12) & (z < 55)).sum() > 500  # temporal horns (640)

@@ -54,6 +54,9 @@ def test_region_maps_agree_with_the_studys_maps(measured):
     # the registration alone (whole parcels inside the study's white matter)
     assert summary["parcels_median"] >= 0.80
     assert min(r["parcels"] for r in rows) >= 0.64
+    # our parcels cut to the study's white matter: the registration alone meets the
+    # region Dice the issue asks for (measured 0.79); the tissue classes cost the rest
+    assert summary["dice_study_wm_median"] >= 0.77
     # the white-matter map (our tissue classes against the study's)
     assert summary["agreement_median"] >= 0.73
     assert summary["dice_median"] >= 0.64

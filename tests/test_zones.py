@@ -184,6 +184,33 @@ def test_ventricles_follow_the_dark_t1w_beyond_a_small_prior_but_not_into_grey_m
         segment_ventricles(np.zeros_like(prior), brain, (1, 1, 1), subject="01")
 
 
+def test_the_jhu_ventricle_prior_keeps_the_lateral_ventricles_not_the_fourth():
+    """Two lateral ventricles joined by a third, and below it a channel (aqueduct and
+    fourth ventricle) between left and right infratentorial labels: all one deep CSF
+    component, of which the prior keeps the lateral ventricles and drops the channel."""
+    from wmhmap.zoneprior import jhu_zone_prior, largest_components
+
+    shape = (61, 61, 81)
+    brain = np.zeros(shape, bool)
+    brain[1:-1, 1:-1, 1:-1] = True
+    labels = np.zeros(shape, np.uint8)
+    labels[18:28, 24:37, 12:36] = 28  # left cerebellum
+    labels[33:43, 24:37, 12:36] = 28 + 65  # right cerebellum
+    csf = np.zeros(shape, bool)
+    lateral = np.zeros(shape, bool)
+    lateral[16:26, 20:42, 44:62] = lateral[35:45, 20:42, 44:62] = True
+    channel = np.zeros(shape, bool)
+    channel[28:33, 28:33, 14:40] = True
+    csf |= lateral | channel
+    csf[26:35, 28:33, 40:47] = True  # the third ventricle joins them all
+    tissue = np.where(csf, 1, np.where(brain, 3, 0)).astype(np.uint8)
+    assert largest_components(csf, 1.0)[channel].all()  # one component before
+
+    ventricles = jhu_zone_prior(labels, tissue, brain, (1.0, 1.0, 1.0)) == VENTRICLES
+    assert ventricles[lateral].all()
+    assert not ventricles[:, :, :36].any()  # nothing beside the infratentorial labels
+
+
 def test_zone_maps_partition_the_white_matter_and_loads_add_up():
     r, ventricles, wm, _ = sphere_phantom(radius_v=8, radius_c=30)
     n = r.shape[0]

@@ -39,6 +39,10 @@ JHU_INFRATENTORIAL = (28, 29, 30, 31, 32, 49, 50, 56, 57, 63, 64, 65)
 """Cerebellum, brainstem tracts and nuclei, midbrain, pons, medulla (left; right + 65)."""
 VENTRICLE_DEPTH_MM = 12.0
 """The atlas's lateral ventricles lie deeper than this inside its brain mask."""
+MIDLINE_CSF_MM = 6.0
+"""CSF with infratentorial structures of *both* hemispheres this close is the aqueduct,
+the fourth ventricle or the floor of the third, not a lateral ventricle (a temporal
+horn has them on one side only)."""
 
 
 def _right_twins(labels: Sequence[int], offset: int = 65) -> tuple[int, ...]:
@@ -54,13 +58,22 @@ def jhu_zone_prior(
     """The zone prior of the JHU "Eve" atlas (labels :data:`PRIOR_LABELS`).
 
     Ventricles: CSF (tissue class 1) that no type II label covers, deeper than
-    :data:`VENTRICLE_DEPTH_MM` in the brain, its largest component (15 mL in Eve).
+    :data:`VENTRICLE_DEPTH_MM` in the brain and not between the infratentorial
+    structures of the two hemispheres (:data:`MIDLINE_CSF_MM`), its largest component:
+    the lateral ventricles (14 mL in Eve; the fourth ventricle and the aqueduct, 2 mL,
+    joined them through the third before).
     """
     labels = np.asarray(type2_labels)
     b = np.asarray(brain, bool)
     csf = (np.asarray(tissue_classes) == 1) & (labels == 0) & b
     deep = ndi.distance_transform_edt(b, sampling=zooms) > VENTRICLE_DEPTH_MM
-    ventricles = largest_components(csf & deep, 1.0)
+    left, right = JHU_INFRATENTORIAL, tuple(label + 65 for label in JHU_INFRATENTORIAL)
+    midline = np.ones(labels.shape, dtype=bool)
+    for side in (left, right):
+        midline &= ndi.distance_transform_edt(~np.isin(labels, side), sampling=zooms) <= (
+            MIDLINE_CSF_MM
+        )
+    ventricles = largest_components(csf & deep & ~midline, 1.0)
     prior = np.zeros(labels.shape, dtype=np.uint8)
     prior[np.isin(labels, _right_twins(JHU_DEEP_GREY))] = DEEP_GREY
     prior[np.isin(labels, _right_twins(JHU_INFRATENTORIAL))] = INFRATENTORIAL

@@ -209,6 +209,25 @@ def evaluate(work: Path, variant: str, dataset: str, s: dict[str, Any]) -> list[
     return rows
 
 
+def train_side_by_side(
+    script: str, work: Path, epochs: int, datasets: dict[str, str]
+) -> dict[str, float]:
+    """Train fold 0 of each variant's dataset, two at a time, each in its own process
+    (``script --train-variant``: nnU-Net keeps global state); seconds per training."""
+
+    def one(variant: str) -> float:
+        begin = time.perf_counter()
+        cmd = [sys.executable, script, "--work", str(work), "--epochs", str(epochs)]
+        cmd += ["--train-variant", variant, "--dataset", datasets[variant]]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{variant}: {done.stderr[-2000:]}")
+        return time.perf_counter() - begin
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(zip(datasets, pool.map(one, datasets), strict=True))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/wmhmap-domain-randomised"))
@@ -236,18 +255,8 @@ def main() -> None:
     subjects = [f"p{i:02d}" for i in range(args.subjects)]
     datasets = {v: write_dataset(work, v, subjects, s) for v in args.variants}
 
-    def one(variant: str) -> float:
-        begin = time.perf_counter()
-        cmd = [sys.executable, __file__, "--work", str(work), "--epochs", str(args.epochs)]
-        cmd += ["--train-variant", variant, "--dataset", datasets[variant]]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode:
-            raise RuntimeError(f"{variant}: {done.stderr[-2000:]}")
-        return time.perf_counter() - begin
-
     print(f"{s['trainer']} {s['configuration']} {s['epochs']} epochs, {s['plans_overrides']}")
-    with ThreadPoolExecutor(2) as pool:
-        seconds = dict(zip(args.variants, pool.map(one, args.variants), strict=True))
+    seconds = train_side_by_side(__file__, work, args.epochs, datasets)
     print("seconds per training (two at a time):", {v: round(t) for v, t in seconds.items()})
     rows = [row for v in args.variants for row in evaluate(work, v, datasets[v], s)]
     import pandas as pd

@@ -30,10 +30,9 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_domain_randomised import lesion_settings, normalized  # noqa: E402
+from bench_domain_randomised import lesion_settings, normalized, train_side_by_side  # noqa: E402
 from bench_real_flair import SCANS, expert_masks  # noqa: E402
 from bench_real_regions import data_dirs, load_config, prepare_flair  # noqa: E402
 from bench_real_training import train  # noqa: E402
@@ -225,18 +224,8 @@ def main() -> None:
     print(f"{len(every)} real FLAIRs prepared in {time.perf_counter() - start:.0f} s")
     datasets = {v: write_dataset(work, v, s) for v in args.variants}
 
-    def one(variant: str) -> float:
-        begin = time.perf_counter()
-        cmd = [sys.executable, __file__, "--work", str(work), "--epochs", str(args.epochs)]
-        cmd += ["--train-variant", variant, "--dataset", datasets[variant]]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode:
-            raise RuntimeError(f"{variant}: {done.stderr[-2000:]}")
-        return time.perf_counter() - begin
-
     print(f"{s['trainer']} {s['configuration']} {s['epochs']} epochs, {s['plans_overrides']}")
-    with ThreadPoolExecutor(2) as pool:
-        seconds = dict(zip(args.variants, pool.map(one, args.variants), strict=True))
+    seconds = train_side_by_side(__file__, work, args.epochs, datasets)
     print("seconds per training (two at a time):", {v: round(t) for v, t in seconds.items()})
     rows = classic_rows(work, args.method)
     rows += [row for v in args.variants for row in evaluate(work, v, datasets[v], s)]

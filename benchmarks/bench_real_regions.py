@@ -17,7 +17,11 @@ the study's authors made for that subject, inside their white matter (labels 1-3
 - ``dice_study_wm``: the same for our whole parcels cut to *their* white matter, which
   parts the registration's share of the error from the tissue classes' (``wm_ml`` and
   ``study_wm_ml``: the two white-matter volumes, 35/36 included);
-- ``icv_ml``, ``brain_dice`` (the QC's fit measure), ``flags`` and seconds.
+- ``icv_ml``, ``brain_dice`` (the QC's fit measure), ``flags`` and seconds;
+- ``ventricles_ml``: the lateral ventricles the zones are measured from (``zone_maps``
+  on the JHU zone prior, as ``map_zones`` runs it), and ``ventricles_infra_ml``, the
+  part of them within 3 mm of the infratentorial prior (cisterns round the brainstem,
+  which are not ventricle).
 
 Then the expert WMH masks (``wmh.nii.gz``, label 1) counted in our regions (lesion
 voxels counted as white matter, as the loads do) and in the study's, with the loads
@@ -29,6 +33,7 @@ puts in white matter (its tissue segmentation leaves 6-58 % of the lesions out).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -36,7 +41,9 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import nibabel as nib
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,8 +59,6 @@ def data_dirs() -> tuple[Path, Path]:
 
 def load_jhu_atlas(jhu: Path):  # type: ignore[no-untyped-def]
     """The 34-region JHU atlas as the workflow's build_jhu_atlas rule makes it."""
-    import nibabel as nib
-
     from wmhmap.atlas import jhu_atlas
     from wmhmap.regions import load_region_table
 
@@ -65,6 +70,61 @@ def load_jhu_atlas(jhu: Path):  # type: ignore[no-untyped-def]
         nib.load(jhu / "JHU_MNI_SS_T1_Tissue_Classes.nii.gz"),
         load_region_table(),
     )
+
+
+@functools.cache
+def load_jhu_zone_prior(jhu: Path) -> nib.Nifti1Image:
+    """The JHU zone prior as the workflow's build_jhu_atlas rule makes it."""
+    from wmhmap.geometry import voxel_sizes
+    from wmhmap.imageio import like
+    from wmhmap.zoneprior import jhu_zone_prior
+
+    type2 = nib.load(jhu / "JHU_MNI_SS_WMPM_Type-II.nii.gz")
+    prior = jhu_zone_prior(
+        type2.dataobj,
+        nib.load(jhu / "JHU_MNI_SS_T1_Tissue_Classes.nii.gz").dataobj,
+        nib.load(jhu / "JHU_MNI_SS_T1_mask.nii.gz").dataobj,
+        voxel_sizes(type2),
+    )
+    return like(prior, type2, np.uint8)
+
+
+def ventricle_volumes(
+    config: dict, result: Any, scan: Any, jhu: Path, table: Any
+) -> dict[str, float]:
+    """The zone maps' lateral ventricles (mL) and their part within 3 mm of the
+    infratentorial prior, as the workflow's map_zones rule makes them."""
+    from wmhmap.geometry import voxel_sizes
+    from wmhmap.preprocess import apply_linear
+    from wmhmap.zoneprior import INFRATENTORIAL
+    from wmhmap.zones import BullseyeSettings, PvDeepSettings, distance_mm, zone_maps
+
+    zones = config["zones"]
+    zooms = voxel_sizes(scan.image)
+    prior = np.asarray(
+        apply_linear(
+            load_jhu_zone_prior(jhu), scan.image, [result.atlas_to_subject], interpolation="label"
+        ).dataobj
+    ).astype(np.uint8)
+    maps = zone_maps(
+        np.asarray(result.labels.dataobj) > 0,
+        np.asarray(scan.brain.dataobj) > 0,
+        prior,
+        np.asarray(result.parcels.dataobj).astype(np.uint8),
+        table,
+        zooms,
+        pvdeep=PvDeepSettings(bands_mm=tuple(zones["pvdeep"]["bands_mm"])),
+        bullseye=BullseyeSettings(
+            lobes={k: tuple(v) for k, v in zones["bullseye"]["lobes"].items()}
+        ),
+        t1w=np.asarray(scan.image.dataobj),
+    )
+    voxel_ml = float(np.prod(zooms)) / 1000
+    near_infra = distance_mm(prior == INFRATENTORIAL, zooms) <= 3.0
+    return {
+        "ventricles_ml": float(maps.ventricles.sum() * voxel_ml),
+        "ventricles_infra_ml": float((maps.ventricles & near_infra).sum() * voxel_ml),
+    }
 
 
 def load_config(overrides: dict | None = None) -> dict:
@@ -80,8 +140,6 @@ def load_config(overrides: dict | None = None) -> dict:
 
 def run_subject(subject: str, overrides: dict | None = None) -> dict:
     """Preprocess and propagate one subject; score its maps and loads against the study's."""
-    import nibabel as nib
-
     from wmhmap.atlas import PropagationSettings, propagate_atlas
     from wmhmap.geometry import reorient_to_ras
     from wmhmap.loads import lesions_count_as_white_matter, regional_loads
@@ -146,6 +204,7 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
         **extremes,
         "flags": "; ".join(f.reason for f in flags) or "-",
         "seconds": seconds,
+        **ventricle_volumes(config, result, scan, jhu, table),
         "loads_ours": loads(counted, expert),
         "loads_study": loads(theirs, expert),
         "loads_ours_in_study_wm": loads(counted, expert & study_wm),
@@ -160,8 +219,6 @@ FLAIR_SCANS = ("lesion_flair/isbi01", "lesion_flair/isbi02", "lesion_flair/lesja
 def prepare_flair(path: Path, config: dict, subject: str):  # type: ignore[no-untyped-def]
     """A FLAIR through the workflow's preprocessing and JHU atlas propagation (FLAIR-only
     subject): ``(PreparedScan, Propagation)``."""
-    import nibabel as nib
-
     from wmhmap.atlas import PropagationSettings, propagate_atlas
     from wmhmap.preprocess import N4Settings, prepare_scan
 
@@ -225,6 +282,12 @@ def summarize(rows: list[dict]) -> dict:
         "dice_median": statistics.median(r["dice"] for r in rows),
         "dice_study_wm_median": statistics.median(r["dice_study_wm"] for r in rows),
         "wm_ml_median": statistics.median(r["wm_ml"] for r in rows),
+        "ventricles_ml_range": (
+            min(r["ventricles_ml"] for r in rows),
+            max(r["ventricles_ml"] for r in rows),
+        ),
+        "ventricles_infra_ml_median": statistics.median(r["ventricles_infra_ml"] for r in rows),
+        "ventricles_infra_ml_max": max(r["ventricles_infra_ml"] for r in rows),
         "study_wm_ml_median": statistics.median(r["study_wm_ml"] for r in rows),
         "below_070_unflagged": [
             r["subject"] for r in rows if r["agreement"] < 0.70 and r["flags"] == "-"

@@ -12,6 +12,7 @@ from wmhmap.loads import zone_loads
 from wmhmap.regions import Region, RegionTable
 from wmhmap.zoneprior import DEEP_GREY, INFRATENTORIAL, VENTRICLES
 from wmhmap.zones import (
+    VENTRICLE_MARGIN_MM,
     BullseyeSettings,
     PvDeepSettings,
     apply_continuity,
@@ -182,6 +183,39 @@ def test_ventricles_follow_the_dark_t1w_beyond_a_small_prior_but_not_into_grey_m
     assert np.array_equal(segment_ventricles(prior, brain, (1, 1, 1)), prior)
     with pytest.raises(InputError, match="ventricle prior"):
         segment_ventricles(np.zeros_like(prior), brain, (1, 1, 1), subject="01")
+
+
+def test_the_cisterns_beside_the_brainstem_do_not_join_the_ventricles():
+    """A ventricle (the prior, 1 mm voxels) and, 4 mm below it, a dark cistern wrapped
+    round an infratentorial block, as the quadrigeminal cistern lies between the atria
+    and the tectum: within the growth margin and joined to the ventricle by dark
+    voxels. Given the infratentorial structures, the dark voxels nearer them than the
+    prior are left out, and with them the path; without, the cistern joins."""
+    shape = (40, 40, 40)
+    brain = np.ones(shape, bool)
+    ventricle = np.zeros(shape, bool)
+    ventricle[14:26, 14:26, 24:32] = True
+    infratentorial = np.zeros(shape, bool)
+    infratentorial[16:24, 16:24, 8:16] = True
+    cistern = np.zeros(shape, bool)
+    cistern[14:26, 14:26, 16:24] = True  # above the block, up to the ventricle
+    cistern[14:26, 14:26, 8:16] = ~infratentorial[14:26, 14:26, 8:16]  # round it
+    dark = ventricle | cistern
+    t1 = np.where(dark, 0.1, 0.85)
+    wm = ~dark & ~infratentorial
+    d_prior = distance_mm(ventricle, (1, 1, 1))
+    d_infra = distance_mm(infratentorial, (1, 1, 1))
+
+    joined = segment_ventricles(ventricle, brain, (1, 1, 1), t1w=t1, white_matter=wm)
+    assert np.array_equal(joined, ventricle | (cistern & (d_prior <= VENTRICLE_MARGIN_MM)))
+    found = segment_ventricles(
+        ventricle, brain, (1, 1, 1), t1w=t1, white_matter=wm, infratentorial=infratentorial
+    )
+    assert np.array_equal(
+        found, ventricle | (cistern & (d_prior <= VENTRICLE_MARGIN_MM) & (d_prior < d_infra))
+    )
+    assert not (found & (d_infra <= 3)).any()
+    assert found.sum() < joined.sum()
 
 
 def test_the_jhu_ventricle_prior_keeps_the_lateral_ventricles_not_the_fourth():

@@ -215,6 +215,7 @@ def segment_ventricles(
     *,
     t1w: npt.ArrayLike | None = None,
     white_matter: npt.ArrayLike | None = None,
+    infratentorial: npt.ArrayLike | None = None,
     subject: str | None = None,
 ) -> BoolArray:
     """The lateral ventricles: the T1w's CSF-dark voxels near the atlas's prior.
@@ -223,7 +224,10 @@ def segment_ventricles(
     CSF and white-matter levels are the medians of the T1w in the prior's core (eroded
     by 2 mm) and in ``white_matter``; voxels within :data:`VENTRICLE_MARGIN_MM` of the
     prior that are darker than :data:`VENTRICLE_LEVEL` of the way from CSF to white
-    matter, in components that reach the core, are ventricle.
+    matter, in components that reach the core, are ventricle. A dark voxel nearer the
+    ``infratentorial`` structures (the atlas's, carried over) than the prior is the
+    cisterns around the brainstem and cerebellum, not ventricle, and no path runs
+    through it: in atrophied brains those cisterns join the two atria otherwise.
     """
     prior_b = np.asarray(prior, dtype=bool) & np.asarray(brain, dtype=bool)
     if not prior_b.any():
@@ -242,7 +246,10 @@ def segment_ventricles(
     csf_level, wm_level = float(np.median(image[core])), float(np.median(image[wm]))
     if not wm_level > csf_level:  # not a T1w contrast: the prior is all we can trust
         return prior_b
-    near = (distance_mm(prior_b, zooms) <= VENTRICLE_MARGIN_MM) & np.asarray(brain, bool)
+    d_prior = distance_mm(prior_b, zooms)
+    near = (d_prior <= VENTRICLE_MARGIN_MM) & np.asarray(brain, bool)
+    if infratentorial is not None:
+        near &= d_prior < distance_mm(infratentorial, zooms)
     dark = near & (image < csf_level + VENTRICLE_LEVEL * (wm_level - csf_level))
     components, n = ndi.label(dark, structure=np.ones((3, 3, 3)))
     if n == 0:
@@ -455,6 +462,7 @@ def zone_maps(
         zooms,
         t1w=None if t1w is None else np.asarray(t1w)[box],
         white_matter=wm_full[box],
+        infratentorial=prior_b == INFRATENTORIAL,
         subject=subject,
     )
     wm = wm_full[box] & ~ventricles

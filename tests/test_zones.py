@@ -185,6 +185,27 @@ def test_ventricles_follow_the_dark_t1w_beyond_a_small_prior_but_not_into_grey_m
         segment_ventricles(np.zeros_like(prior), brain, (1, 1, 1), subject="01")
 
 
+def test_the_csf_level_holds_when_the_priors_core_lies_in_tissue():
+    """Small ventricles: the prior carried over is 2.5 times too wide and the ventricle
+    fills only its left 40 %, so the prior's core (eroded by 2 mm) is mostly white
+    matter, as on a real subject whose core median went from CSF to grey matter between
+    two registrations. The CSF level comes from the prior's darker half: the ventricle
+    is found, voxel for voxel, without the grey blob beside it."""
+    shape = (40, 40, 40)
+    prior = np.zeros(shape, bool)
+    prior[10:30, 10:30, 10:30] = True
+    ventricle = np.zeros(shape, bool)
+    ventricle[10:18, 10:30, 10:30] = True
+    grey = np.zeros(shape, bool)
+    grey[5:10, 15:25, 15:25] = True
+    t1 = np.where(ventricle, 0.1, np.where(grey, 0.55, 0.85))
+    wm = ~ventricle & ~grey
+    core = prior & (distance_mm(~prior, (1, 1, 1)) > 2.0)
+    assert np.median(t1[core]) == 0.85  # the core's median is white matter
+    found = segment_ventricles(prior, np.ones(shape, bool), (1, 1, 1), t1w=t1, white_matter=wm)
+    assert np.array_equal(found, ventricle)
+
+
 def test_the_cisterns_beside_the_brainstem_do_not_join_the_ventricles():
     """A ventricle (the prior, 1 mm voxels) and, 4 mm below it, a dark cistern wrapped
     round an infratentorial block, as the quadrigeminal cistern lies between the atria

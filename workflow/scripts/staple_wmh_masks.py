@@ -15,6 +15,14 @@ def main(log):
     save_image(probability, snakemake.output.probability)
     save_image(mask, snakemake.output.mask)
     log.info("%s silver: %.2f mL from %s", subject, facts["VolumeML"], list(masks))
+    if not facts["Converged"]:
+        log.warning(
+            "%s: STAPLE had not converged after %d iterations (the bronze masks barely "
+            "overlap; see their Sensitivity in %s): the silver mask is EM's last estimate",
+            subject,
+            facts["Iterations"],
+            snakemake.output.sidecar,
+        )
 
 
 if __name__ == "__main__":

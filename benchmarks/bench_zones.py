@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from bench_real_regions import data_dirs, load_config, load_jhu_atlas
+from bench_real_regions import data_dirs, load_config, load_jhu_atlas, load_jhu_zone_prior
 
 
 def zone_step(white_matter, brain, prior_img, xfm, parcels, reference, t1w, config, lesions):  # type: ignore[no-untyped-def]
@@ -75,21 +75,12 @@ def run_real(subject: str) -> dict:
     import nibabel as nib
 
     from wmhmap.atlas import PropagationSettings, propagate_atlas
-    from wmhmap.geometry import reorient_to_ras, voxel_sizes
-    from wmhmap.imageio import like
+    from wmhmap.geometry import reorient_to_ras
     from wmhmap.preprocess import N4Settings, normalize_percentiles, prepare_scan
-    from wmhmap.zoneprior import jhu_zone_prior
 
     scans, jhu = data_dirs()
     config = load_config()
     atlas = load_jhu_atlas(jhu)
-    type2 = nib.load(jhu / "JHU_MNI_SS_WMPM_Type-II.nii.gz")
-    prior = jhu_zone_prior(
-        type2.dataobj,
-        nib.load(jhu / "JHU_MNI_SS_T1_Tissue_Classes.nii.gz").dataobj,
-        nib.load(jhu / "JHU_MNI_SS_T1_mask.nii.gz").dataobj,
-        voxel_sizes(type2),
-    )
     folder = scans / subject
     scan = prepare_scan(
         nib.load(folder / "T1.nii.gz"),
@@ -109,7 +100,7 @@ def run_real(subject: str) -> dict:
     _, row = zone_step(
         np.asarray(result.labels.dataobj) > 0,
         brain,
-        like(prior, atlas.t1),
+        load_jhu_zone_prior(jhu),
         [result.atlas_to_subject],
         np.asarray(result.parcels.dataobj).astype(np.uint8),
         scan.image,

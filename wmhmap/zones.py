@@ -205,9 +205,9 @@ VENTRICLE_MARGIN_MM = 6.0
 CSF_PERCENTILE = 25.0
 """The ventricles' CSF level is this percentile of the T1w in the atlas's ventricle
 prior. The median of the prior's core (eroded by 2 mm) once served: with 3 mm slices
-that core is 50-60 voxels, and on one real subject its median went from 78 to 148
+that core is 50-70 voxels, and on one real subject its median went from 78 to 148
 (CSF to grey matter) between two registrations a fraction of a millimetre apart, the
-ventricles from 32 to 42 mL."""
+ventricles from 32 to 43 mL."""
 VENTRICLE_LEVEL = 1 / 3
 """Ventricle voxels are darker than CSF + this share of (white matter - CSF) on T1w:
 below grey matter (about 0.6 of the way), so neither the caudate nor a lesion that is

@@ -209,6 +209,21 @@ def evaluate(work: Path, variant: str, dataset: str, s: dict[str, Any]) -> list[
     return rows
 
 
+def add_child_options(parser: argparse.ArgumentParser) -> None:
+    """The options by which :func:`train_side_by_side` starts a script's child training."""
+    parser.add_argument("--train-variant", help=argparse.SUPPRESS)  # own process
+    parser.add_argument("--dataset", help=argparse.SUPPRESS)
+
+
+def train_if_child(args: argparse.Namespace, work: Path, settings: dict[str, Any]) -> bool:
+    """In a child started by :func:`train_side_by_side`: train its variant (fold 0, CPU)
+    and say so; in the parent, do nothing."""
+    if not args.train_variant:
+        return False
+    train(work / args.train_variant, args.dataset, 0, settings, "cpu")
+    return True
+
+
 def train_side_by_side(
     script: str, work: Path, epochs: int, datasets: dict[str, str]
 ) -> dict[str, float]:
@@ -234,14 +249,12 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--variants", nargs="+", default=["demo", "randomised"])
-    parser.add_argument("--train-variant", help=argparse.SUPPRESS)  # own process
-    parser.add_argument("--dataset", help=argparse.SUPPRESS)
+    add_child_options(parser)
     args = parser.parse_args()
     work = args.work.resolve()
     os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
     s = lesion_settings(args.epochs)
-    if args.train_variant:  # nnU-Net keeps global state: each training in its own process
-        train(work / args.train_variant, args.dataset, 0, s, "cpu")
+    if train_if_child(args, work, s):
         return
 
     start = time.perf_counter()

@@ -41,10 +41,15 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from bench_domain_randomised import lesion_settings, normalized, train_side_by_side  # noqa: E402
+from bench_domain_randomised import (  # noqa: E402
+    add_child_options,
+    lesion_settings,
+    normalized,
+    train_if_child,
+    train_side_by_side,
+)
 from bench_real_flair import SCANS, expert_masks  # noqa: E402
 from bench_real_regions import data_dirs, load_config, prepare_flair  # noqa: E402
-from bench_real_training import train  # noqa: E402
 
 UNSCORED = tuple(
     f"lesjak_longitudinal/{patient}/{visit}"
@@ -207,14 +212,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--method", default="flairhyst", help="classic.methods entry (FLAIR)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--train-variant", help=argparse.SUPPRESS)  # own process
-    parser.add_argument("--dataset", help=argparse.SUPPRESS)
+    add_child_options(parser)
     args = parser.parse_args()
     work = args.work.resolve()
     os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
     s = lesion_settings(args.epochs)
-    if args.train_variant:  # nnU-Net keeps global state: each training in its own process
-        train(work / args.train_variant, args.dataset, 0, s, "cpu")
+    if train_if_child(args, work, s):
         return
 
     start = time.perf_counter()

@@ -11,12 +11,14 @@ from? The cohort is every real FLAIR in ``../shared/data/real_scans``: the three
 (two MS patients, two visits each, raw with neck, 3-4 mm slices; no masks). Each goes
 through the workflow's steps as ``bench_real_flair`` runs them (``prepare_scan``, the JHU
 atlas on the FLAIR, the classic method ``--method``) and is normalised as the lesion
-model sees it. Two trainings of the config's lesion network (FLAIR only, ``--epochs``),
-side by side, one thread each:
+model sees it. Trainings of the config's lesion network (FLAIR only, ``--epochs``), two at
+a time, one thread each (``--variants``):
 
 * ``cohort``: all seven scans with their classic masks, as the workflow trains on a
   cohort without experts (the scored scans are in it, through their classic masks);
-* ``others``: the four longitudinal scans only (the scored scans never seen).
+* ``others``: the four longitudinal scans only (the scored scans never seen);
+* ``robust``: as ``cohort``, with a loss robust to label noise (the generalised
+  cross-entropy in place of the cross-entropy: ``nnUNetTrainerShortEpochsFlairFirstAdamWGCE``).
 
 Each model segments the three scored FLAIRs (lesions restricted to the brain mask grown
 by ``models.lesion.brain_margin_mm``); the bench prints Dice against every rater beside
@@ -57,8 +59,10 @@ UNSCORED = tuple(
     for visit in ("study1", "study2")
 )
 """Real FLAIRs without masks: they only add to the training cohort."""
-VARIANTS = {"cohort": (*SCANS, *UNSCORED), "others": UNSCORED}
-DATASET_IDS = {"cohort": 831, "others": 832}
+VARIANTS = {"cohort": (*SCANS, *UNSCORED), "others": UNSCORED, "robust": (*SCANS, *UNSCORED)}
+DATASET_IDS = {"cohort": 831, "others": 832, "robust": 833}
+TRAINERS = {"robust": "nnUNetTrainerShortEpochsFlairFirstAdamWGCE"}
+"""A variant's trainer where it is not the config's lesion trainer."""
 
 
 def scan_name(scan: str) -> str:
@@ -150,6 +154,10 @@ def write_dataset(work: Path, variant: str, s: dict[str, Any]) -> str:
     return name
 
 
+def variant_settings(variant: str, s: dict[str, Any]) -> dict[str, Any]:
+    return {**s, "trainer": TRAINERS.get(variant, s["trainer"])}
+
+
 def evaluate(work: Path, variant: str, dataset: str, s: dict[str, Any]) -> list[dict]:
     import nibabel as nib
 
@@ -217,7 +225,7 @@ def main() -> None:
     work = args.work.resolve()
     os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
     s = lesion_settings(args.epochs)
-    if train_if_child(args, work, s):
+    if train_if_child(args, work, variant_settings(args.train_variant or "", s)):
         return
 
     start = time.perf_counter()
@@ -231,7 +239,9 @@ def main() -> None:
     seconds = train_side_by_side(__file__, work, args.epochs, datasets)
     print("seconds per training (two at a time):", {v: round(t) for v, t in seconds.items()})
     rows = classic_rows(work, args.method)
-    rows += [row for v in args.variants for row in evaluate(work, v, datasets[v], s)]
+    rows += [
+        row for v in args.variants for row in evaluate(work, v, datasets[v], variant_settings(v, s))
+    ]
     import pandas as pd
 
     df = pd.DataFrame(rows)
@@ -240,6 +250,9 @@ def main() -> None:
         scored = df[df.variant == variant]["dice"]
         print(f"{variant}: median {statistics.median(scored):.3f}, min {scored.min():.3f}")
     out = REPO / "benchmarks" / "results" / "real_selftraining.tsv"
+    if out.is_file():  # keep the rows of the variants not run this time
+        earlier = pd.read_csv(out, sep="\t")
+        df = pd.concat([df, earlier[~earlier.variant.isin(df.variant)]], ignore_index=True)
     df.to_csv(out, sep="\t", index=False, float_format="%.4f")
     print(f"rows: {out.relative_to(REPO)}")
 

@@ -1,7 +1,8 @@
 """Held-out lesion Dice of the three training modes with few expert masks.
 
 Run: ``.venv/bin/python benchmarks/bench_training_modes.py [--folder F] [--subjects 16]
-[--gold 4] [--folds 4] [--train-seeds 0 1 2] [--bronze-methods flairz] [--from R]``
+[--gold 4] [--folds 4] [--train-seeds 0 1 2] [--bronze-methods flairz] [--from R]
+[--stage-trainer T]``
 
 Runs the workflow on the demo cohort once per training mode and training seed
 (``nnunet.seed``), with only ``--gold`` subjects' expert masks for training:
@@ -58,8 +59,13 @@ def run(
     folder: Path, mode: str, seed: int | None, args: argparse.Namespace, subjects: list[str]
 ) -> float:
     lesion: dict = {"training_mode": mode}
+    stages: dict = {"bronze": {}, "silver": {}}
     if args.bronze_methods is not None:
-        lesion["stages"] = {"bronze": {"methods": args.bronze_methods}}
+        stages["bronze"]["methods"] = args.bronze_methods
+    if args.stage_trainer:
+        for stage in stages.values():
+            stage["training"] = {"trainer": args.stage_trainer}
+    lesion["stages"] = stages
     config = {
         "results": str(folder),
         "demo": {"n_subjects": args.subjects, "n_train": args.gold, "seed": args.seed},
@@ -109,6 +115,11 @@ def main() -> None:
         default=None,
         help="results folder of the same demo whose preprocessing every run copies",
     )
+    parser.add_argument(
+        "--stage-trainer",
+        default=None,
+        help="the bronze and silver stages' trainer (runs go to folders named after it)",
+    )
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     args = parser.parse_args()
@@ -118,7 +129,10 @@ def main() -> None:
     source = args.source
     for seed in args.train_seeds:
         for mode in args.modes:
-            folder = args.folder / (mode if seed is None else f"{mode}-seed{seed}")
+            name = mode if seed is None else f"{mode}-seed{seed}"
+            if args.stage_trainer and mode != "gold":
+                name += f"-{args.stage_trainer}"
+            folder = args.folder / name
             if source is not None and not folder.exists():
                 copy_preprocessing(source, folder)
             seconds = run(folder, mode, seed, args, subjects)

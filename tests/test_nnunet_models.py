@@ -650,3 +650,104 @@ def test_region_trainers_never_swap_left_and_right(patch_size):
         assert sides_swapped(name, patch_size) == 0, name
     optimizer = optimiser_of(find_trainer_class("nnUNetTrainerShortEpochsNoMirroringAdamW"))
     assert isinstance(optimizer, torch.optim.AdamW)
+
+
+def gce_reference(logits: np.ndarray, target: np.ndarray, q: float) -> float:
+    """Generalised cross-entropy written out with numpy: mean of (1 - p_y^q) / q."""
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    p_y = np.take_along_axis(p, target[:, None], axis=1)[:, 0]
+    return float(np.mean((1 - p_y**q) / q))
+
+
+def test_generalised_cross_entropy_matches_its_definition_and_spares_disputed_labels():
+    import torch
+
+    from wmhmap.nnunet.trainer_lookup import find_trainer_class
+
+    # the trainers' module is loaded from its file, not imported: its namespace
+    gce = find_trainer_class("nnUNetTrainerGCE")._build_loss.__globals__["GeneralisedCrossEntropy"]
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 2, (2, 3, 5, 4)).astype(np.float32)
+    target = rng.integers(0, 3, (2, 5, 4))
+    as_label_map = torch.from_numpy(target[:, None].astype(np.float32))  # nnU-Net's (b, 1, ...)
+    for q in (0.3, 0.7, 1.0):
+        got = float(gce(q)(torch.from_numpy(logits), as_label_map))
+        assert got == pytest.approx(gce_reference(logits, target, q), rel=1e-5)
+    # q -> 0 is the cross-entropy; q = 1 the mean absolute error of p_y
+    ce = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(target))
+    assert float(gce(1e-4)(torch.from_numpy(logits), as_label_map)) == pytest.approx(
+        float(ce), rel=1e-3
+    )
+    # ignored voxels count nowhere
+    ignored = target.copy()
+    ignored[:, :2] = 3
+    got = float(gce(0.7, ignore_index=3)(torch.from_numpy(logits), torch.from_numpy(ignored)))
+    keep = ignored != 3
+    kept_logits = np.moveaxis(logits, 1, -1)[keep][..., None, None]  # (n, c, 1, 1)
+    assert got == pytest.approx(gce_reference(kept_logits, target[keep][:, None, None], 0.7))
+
+    # a voxel the network confidently disputes (p_y = 0.01: a lesion a classic mask
+    # missed) pulls p_y ** q as hard as under the cross-entropy; one it agrees with the same
+    def gradient(loss, p_label: float) -> float:
+        z = torch.tensor([[[[np.log(p_label)]], [[np.log(1 - p_label)]]]], requires_grad=True)
+        loss(z, torch.zeros((1, 1, 1, 1))).backward()
+        return float(z.grad[0, 0, 0, 0])
+
+    ce_loss = torch.nn.CrossEntropyLoss()
+
+    def cross_entropy(z, t):
+        return ce_loss(z, t[:, 0].long())
+
+    for p_label in (0.01, 0.99):
+        ratio = gradient(gce(0.7), p_label) / gradient(cross_entropy, p_label)
+        assert ratio == pytest.approx(p_label**0.7, rel=1e-4)
+    with pytest.raises(ValueError, match="q must lie"):
+        gce(0.0)
+
+
+@pytest.mark.parametrize("name", ["nnUNetTrainerGCE", "nnUNetTrainerShortEpochsFlairFirstAdamWGCE"])
+def test_noisy_label_trainers_swap_only_the_cross_entropy_of_nnunets_loss(name):
+    """The trainer's loss is nnU-Net's deep-supervised Dice + CE with the CE replaced:
+    its value is nnU-Net's own soft Dice plus the generalised cross-entropy, summed over
+    the outputs with nnU-Net's weights."""
+    from types import SimpleNamespace
+
+    import torch
+    from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+    from wmhmap.nnunet.trainer_lookup import find_trainer_class
+
+    cls = find_trainer_class(name)
+    gce = cls._build_loss.__globals__["GeneralisedCrossEntropy"]
+    parent = next(c for c in cls.__mro__[1:] if c.__name__ == name.removesuffix("GCE"))
+
+    def stub(kind):
+        trainer = object.__new__(kind)
+        trainer.label_manager = SimpleNamespace(has_regions=False, ignore_label=None)
+        trainer.configuration_manager = SimpleNamespace(
+            batch_dice=True, pool_op_kernel_sizes=[[1, 1], [2, 2], [2, 2]]
+        )
+        trainer.is_ddp, trainer.enable_deep_supervision = False, True
+        trainer.device = torch.device("cpu")
+        return trainer
+
+    ours, theirs = stub(cls)._build_loss(), stub(parent)._build_loss()
+    assert isinstance(ours, DeepSupervisionWrapper)
+    assert ours.weight_factors == theirs.weight_factors
+    assert isinstance(ours.loss.ce, gce) and ours.loss.ce.q == 0.7
+    assert type(theirs.loss.ce).__name__ == "RobustCrossEntropyLoss"  # nnU-Net's, untouched
+    assert issubclass(cls, nnUNetTrainer)
+
+    torch.manual_seed(0)
+    scales = range(len(ours.weight_factors))
+    assert len(scales) == 2 and ours.weight_factors[0] > 0
+    outputs = [torch.randn(2, 2, 16 // 2**i, 16 // 2**i) for i in scales]
+    targets = [(torch.rand(2, 1, 16 // 2**i, 16 // 2**i) > 0.7).float() for i in scales]
+    expected = sum(
+        w * (float(theirs.loss.dc(o, t)) + gce_reference(o.numpy(), t[:, 0].long().numpy(), 0.7))
+        for w, o, t in zip(ours.weight_factors, outputs, targets, strict=True)
+        if w
+    )
+    assert float(ours(outputs, targets)) == pytest.approx(expected, rel=1e-5)

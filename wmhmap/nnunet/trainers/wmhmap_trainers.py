@@ -22,12 +22,17 @@ Each class changes its parent in one respect (the first in two):
 - ``nnUNetTrainerShortEpochsAdamW``, ``nnUNetTrainerShortEpochsFlairFirstAdamW`` and
   ``nnUNetTrainerShortEpochsNoMirroringAdamW``: short epochs, the curriculum, and the
   lateralised augmentation, with AdamW (the ``AdamWOptimiser`` mixin); the second is
-  the config's CPU lesion model.
+  the config's CPU lesion model;
+- ``nnUNetTrainerGCE`` and ``nnUNetTrainerShortEpochsFlairFirstAdamWGCE``: nnU-Net's
+  trainer and the CPU lesion trainer with a loss robust to label noise, for masks made
+  by classic segmenters (the ``NoisyLabelLoss`` mixin).
 """
 
 import numpy as np
 import torch
 from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
+from nnunetv2.training.loss.compound_losses import DC_and_CE_loss
+from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.training.nnUNetTrainer.variants.data_augmentation.nnUNetTrainerNoDA import (
@@ -223,3 +228,69 @@ class nnUNetTrainerShortEpochsNoMirroringAdamW(AdamWOptimiser, nnUNetTrainerShor
     real scans it learned less in 800 iterations than ``nnUNetTrainerShortEpochsNoDAAdamW``
     (held-out Dice 0.661 against 0.679, docs/measurements.md); longer trainings with it
     are not measured."""
+
+
+class GeneralisedCrossEntropy(torch.nn.Module):
+    """Generalised cross-entropy (Zhang and Sabuncu, NeurIPS 2018), a loss robust to
+    label noise: per voxel ``(1 - p_y ** q) / q``, where ``p_y`` is the softmax
+    probability of the voxel's label. ``q -> 0`` gives the cross-entropy, ``q = 1`` the
+    mean absolute error. Its gradient is the cross-entropy's times ``p_y ** q``: a voxel
+    whose label the network strongly disputes (``p_y`` small: a lesion a classic mask
+    missed, say) pulls much less than under cross-entropy, one it agrees with as much.
+
+    Takes logits ``(b, c, ...)`` and a label map ``(b, 1, ...)`` or ``(b, ...)``, as
+    nnU-Net's ``RobustCrossEntropyLoss`` does; voxels labelled ``ignore_index`` count
+    nowhere.
+    """
+
+    def __init__(self, q: float = 0.7, ignore_index: int | None = None):
+        super().__init__()
+        if not 0 < q <= 1:
+            raise ValueError(f"q must lie in (0, 1], got {q}")
+        self.q = q
+        self.ignore_index = ignore_index
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if target.ndim == logits.ndim:
+            target = target[:, 0]
+        target = target.long()
+        valid = None
+        if self.ignore_index is not None:
+            valid = target != self.ignore_index
+            target = torch.where(valid, target, torch.zeros_like(target))
+        # in float32 under mixed precision: p ** q of a tiny half-precision p is 0
+        prob = torch.softmax(logits.float(), dim=1).gather(1, target.unsqueeze(1))[:, 0]
+        loss = (1 - prob.clamp_min(1e-6) ** self.q) / self.q
+        if valid is None:
+            return loss.mean()
+        return loss[valid].mean() if bool(valid.any()) else loss.sum() * 0
+
+
+class NoisyLabelLoss:
+    """Mixin: nnU-Net's Dice + cross-entropy loss with the cross-entropy replaced by the
+    generalised cross-entropy (``GeneralisedCrossEntropy``, ``q = gce_q``), for
+    training on labels known to be noisy: the bronze and silver masks of the classic
+    segmenters (the annotation-free and staged training modes). Deep supervision, the
+    soft Dice and the weights stay nnU-Net's."""
+
+    gce_q = 0.7
+
+    def _build_loss(self):  # type: ignore[no-untyped-def]
+        loss = super()._build_loss()
+        inner = loss.loss if isinstance(loss, DeepSupervisionWrapper) else loss
+        if not isinstance(inner, DC_and_CE_loss):  # a region-based (sigmoid) dataset
+            raise TypeError(f"{type(self).__name__} needs a softmax Dice + CE loss")
+        inner.ce = GeneralisedCrossEntropy(self.gce_q, inner.ignore_label)
+        return loss
+
+
+class nnUNetTrainerGCE(NoisyLabelLoss, nnUNetTrainer):
+    """nnU-Net's default trainer with the generalised cross-entropy (``NoisyLabelLoss``):
+    a GPU lesion model learnt from classic masks."""
+
+
+class nnUNetTrainerShortEpochsFlairFirstAdamWGCE(
+    NoisyLabelLoss, nnUNetTrainerShortEpochsFlairFirstAdamW
+):
+    """The config's CPU lesion trainer with the generalised cross-entropy
+    (``NoisyLabelLoss``): the one change is the loss."""

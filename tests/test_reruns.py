@@ -147,17 +147,20 @@ def test_a_config_change_reruns_exactly_what_depends_on_it(
 
 def test_a_library_change_reruns_the_jobs_it_feeds_and_nothing_upstream(results, tmp_path):
     """A changed function in wmhmap/loads.py plans the loads jobs and what reads them;
-    a changed docstring plans nothing."""
+    a changed docstring plans nothing. A changed nnU-Net trainer (a file wmhmap loads by
+    path, not by import) retrains the models and reruns what reads them."""
     package = Path(sys.modules["wmhmap"].__file__).parent
+    added = "\n\ndef _added_helper():\n    return 1\n"
     runs = {}
-    for name, edit in (
-        ("docstring", lambda text: text.replace('"""', '"""Reworded. ', 1)),
-        ("function", lambda text: text + "\n\ndef _added_helper():\n    return 1\n"),
+    for name, file, edit in (
+        ("docstring", "loads.py", lambda text: text.replace('"""', '"""Reworded. ', 1)),
+        ("function", "loads.py", lambda text: text + added),
+        ("trainer", "nnunet/trainers/wmhmap_trainers.py", lambda text: text + added),
     ):
         copy = tmp_path / name
         shutil.copytree(package, copy / "wmhmap", ignore=shutil.ignore_patterns("__pycache__"))
-        loads = copy / "wmhmap" / "loads.py"
-        loads.write_text(edit(loads.read_text()))
+        changed = copy / "wmhmap" / file
+        changed.write_text(edit(changed.read_text()))
         env = {**os.environ, "PYTHONPATH": str(copy)}
         runs[name] = dry_run(results, tmp_path, {}, env=env)
     assert runs["docstring"] == set()
@@ -165,6 +168,8 @@ def test_a_library_change_reruns_the_jobs_it_feeds_and_nothing_upstream(results,
     assert not runs["function"] & (UPSTREAM | TRAINING | {"segment_subject"}), runs["function"]
     # the jobs that run no loads code and read no loads table stay
     assert not runs["function"] & {"collect_registration_qc", "segment_wmh_classic"}
+    assert {"train_nnunet_fold", "segment_subject"} | LOADS <= runs["trainer"]
+    assert not runs["trainer"] & (UPSTREAM | {"segment_wmh_classic"}), runs["trainer"]
 
 
 def test_code_versions_follow_the_modules_a_script_imports(tmp_path):

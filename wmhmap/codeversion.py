@@ -7,6 +7,10 @@ it imports, followed through their own wmhmap imports. Comments, docstrings and
 formatting are left out (the hash is of the code's syntax tree), so a reworded
 docstring reruns nothing, while a changed line in ``wmhmap/loads.py`` reruns the loads
 jobs and, through their outputs, what reads them.
+
+Code a module runs from a file rather than by import is named in
+:data:`LOADED_BY_PATH` and counts as part of that module: nnU-Net's trainers, which
+wmhmap loads from their file, so a changed trainer retrains the models that use it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,12 @@ from pathlib import Path
 
 PACKAGE = "wmhmap"
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+LOADED_BY_PATH: dict[str, tuple[str, ...]] = {
+    # nnU-Net's trainer folder (nnUNet_extTrainer), loaded from the file by name
+    "wmhmap.nnunet.trainer_lookup": ("nnunet/trainers/wmhmap_trainers.py",),
+}
+"""Files (relative to the package) a wmhmap module runs without importing them."""
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
@@ -104,4 +114,7 @@ def script_version(script: str | Path) -> str:
         assert file is not None
         digest.update(module.encode())
         digest.update(_parsed(file)[0].encode())
+        for loaded in LOADED_BY_PATH.get(module, ()):
+            digest.update(loaded.encode())
+            digest.update(_parsed(PACKAGE_DIR / loaded)[0].encode())
     return digest.hexdigest()[:12]

@@ -75,6 +75,43 @@ def test_hysteresis_keeps_faint_lesion_rims_and_drops_isolated_noise():
     assert dice(lesion, grown) > 0.98 and not grown[specks].any()
 
 
+def blurred_lesion_phantom(noise_sd: float, contrast: float, seed: int = 0):
+    """A white-matter slab with one lesion (the truth) blurred by the point spread of
+    the scan: its partial-volume fringe fades over several voxels beyond it."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    shape = (48, 48, 24)
+    wm = np.zeros(shape, bool)
+    wm[4:44, 4:44, 2:22] = True
+    blob = np.zeros(shape)
+    blob[18:30, 18:30, 9:15] = 1.0
+    blurred = ndimage.gaussian_filter(blob, 2.0)
+    flair = 100.0 + contrast * blurred + rng.normal(0, noise_sd, shape)
+    return flair, wm, blob > 0
+
+
+def test_edge_fraction_puts_a_lesion_edge_at_a_share_of_its_own_contrast():
+    """With little noise, a bright lesion's partial-volume fringe lies many noise SDs
+    above the white matter: hysteresis at a fixed z grows through all of it, the edge
+    fraction stops where the contrast has fallen to 40 % of the lesion's peak. A faint
+    lesion (peak z about 4-5: 40 % of it lies below the grow threshold of 2.5) is left
+    as it was."""
+    hyst = ClassicMethod("hyst", "FLAIR", "zscore", 4.0, grow_threshold=2.5)
+    edge = ClassicMethod("edge", "FLAIR", "zscore", 4.0, grow_threshold=2.5, edge_fraction=0.4)
+    flair, wm, truth = blurred_lesion_phantom(noise_sd=1.0, contrast=60.0)
+    grown = classic_mask(flair, wm, hyst, spacing=(1, 1, 1))
+    cut = classic_mask(flair, wm, edge, spacing=(1, 1, 1))
+    assert grown.sum() > 3 * truth.sum() and dice(truth, grown) < 0.5  # 3.4 x, 0.46
+    assert 0.9 * truth.sum() < cut.sum() < 1.1 * truth.sum() and dice(truth, cut) > 0.88
+    faint, wm, _ = blurred_lesion_phantom(noise_sd=15.0, contrast=60.0, seed=1)
+    assert classic_mask(faint, wm, hyst, spacing=(1, 1, 1)).sum() > 100
+    np.testing.assert_array_equal(
+        classic_mask(faint, wm, hyst, spacing=(1, 1, 1)),
+        classic_mask(faint, wm, edge, spacing=(1, 1, 1)),
+    )
+
+
 def test_smoothing_is_in_millimetres_along_thick_slices():
     """smooth_mm is a Gaussian sigma in mm: on 1 x 1 x 4 mm voxels it smooths a quarter
     as many voxels along the slices, so a one-slice lesion keeps its contrast."""
@@ -279,6 +316,21 @@ def test_a_mask_on_another_grid_names_subject_and_file(tmp_path):
         (
             {"f": {"modality": "FLAIR", "statistic": "zscore", "threshold": 4, "smooth_mm": -1}},
             "smooth_mm -1.0 is negative",
+        ),
+        (
+            {"f": {"modality": "FLAIR", "statistic": "zscore", "threshold": 4, "edge_fraction": 1}},
+            r"edge_fraction 1.0 must lie in \[0, 1\)",
+        ),
+        (
+            {
+                "f": {
+                    "modality": "FLAIR",
+                    "statistic": "percentile",
+                    "threshold": 99,
+                    "edge_fraction": 0.4,
+                }
+            },
+            "edge_fraction needs statistic: zscore",
         ),
     ],
 )

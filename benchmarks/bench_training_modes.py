@@ -1,8 +1,8 @@
 """Held-out lesion Dice of the three training modes with few expert masks.
 
 Run: ``.venv/bin/python benchmarks/bench_training_modes.py [--folder F] [--subjects 16]
-[--gold 4] [--folds 4] [--train-seeds 0 1 2] [--bronze-methods flairz] [--from R]
-[--stage-trainer T]``
+[--gold 4] [--folds 4] [--train-seeds 0 1 2] [--bronze-methods flairhyst] [--from R]
+[--stage-trainer T] [--classic-use flairz flairpct t1z]``
 
 Runs the workflow on the demo cohort once per training mode and training seed
 (``nnunet.seed``), with only ``--gold`` subjects' expert masks for training:
@@ -12,7 +12,9 @@ Each run stops at the per-subject WMH evaluation tables of the held-out subjects
 prints, per mode, the held-out Dice / HD95 / AVD of the workflow's mask (``fused``)
 over all seeds, each seed's median Dice, how often staged beats gold on the same
 subject and seed, and the classic masks' scores. Every other setting is
-config/config.yaml's (CPU-sized training). Goal: staged > gold.
+config/config.yaml's (CPU-sized training). Goal: staged > gold. The rows go to
+``training_modes.tsv`` in ``--folder``, beside those of earlier calls for other modes
+and seeds.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 MODES = ("gold", "staged", "annotation_free")
 # What a training mode changes: everything the lesion model makes and what scores it.
 MODEL_OUTPUTS = ("desc-wmh_mask", "label-WMH_probseg", "label-WMH_desc-", "desc-wmhevaluation")
-KEEP = ("desc-truth", "desc-reference", "desc-silver", "desc-flairz", "desc-flairpct", "desc-t1z")
+KEEP = ("desc-truth", "desc-reference", "desc-silver")
+KEEP += ("desc-flairz", "desc-flairhyst", "desc-flairpct", "desc-t1z")
 
 
 def held_out(subjects: int, gold: int, seed: int) -> list[str]:
@@ -66,12 +69,14 @@ def run(
         for stage in stages.values():
             stage["training"] = {"trainer": args.stage_trainer}
     lesion["stages"] = stages
-    config = {
+    config: dict = {
         "results": str(folder),
         "demo": {"n_subjects": args.subjects, "n_train": args.gold, "seed": args.seed},
         "nnunet": {"folds": args.folds, "seed": seed},
         "models": {"lesion": lesion},
     }
+    if args.classic_use is not None:
+        config["classic"] = {"use": args.classic_use}
     targets = [f"{folder}/sub-{s}/qc/sub-{s}_desc-wmhevaluation_stats.tsv" for s in subjects]
     config_file = folder.with_suffix(".yaml")
     config_file.write_text(json.dumps(config))
@@ -119,6 +124,13 @@ def main() -> None:
         "--stage-trainer",
         default=None,
         help="the bronze and silver stages' trainer (runs go to folders named after it)",
+    )
+    parser.add_argument(
+        "--classic-use",
+        nargs="+",
+        default=None,
+        help="classic.use (default: config/config.yaml's; before 2026-12-06 it was "
+        "flairz flairpct t1z)",
     )
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
@@ -184,7 +196,21 @@ def main() -> None:
         paired = model.pivot_table(index=["seed", "subject"], columns="training", values="dice")
         wins = int((paired["staged"] > paired["gold"]).sum())
         print(f"staged beats gold on {wins} of {len(paired)} (seed, subject) pairs")
-    metrics.to_csv(args.folder / "training_modes.tsv", sep="\t", index=False)
+    write_table(metrics, args.folder / "training_modes.tsv")
+
+
+def write_table(metrics: pd.DataFrame, path: Path) -> None:
+    """Write the rows of this call, keeping those of earlier calls into the same folder
+    for other (training mode, seed) pairs."""
+    if path.is_file():
+        earlier = pd.read_csv(path, sep="\t", dtype={"seed": str})
+        ran = set(zip(metrics["training"], metrics["seed"].astype(str), strict=True))
+        keep = [
+            (mode, seed) not in ran
+            for mode, seed in zip(earlier["training"], earlier["seed"], strict=True)
+        ]
+        metrics = pd.concat([earlier[keep], metrics], ignore_index=True)
+    metrics.to_csv(path, sep="\t", index=False)
 
 
 if __name__ == "__main__":

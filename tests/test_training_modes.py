@@ -113,15 +113,15 @@ def bronze_labels(jobs) -> set[str]:
 
 def test_bronze_stage_learns_from_the_chosen_classic_methods(tmp_path):
     every = planned_jobs(tmp_path / "all", "staged")
-    assert bronze_labels(every) == {"flairz", "flairpct", "t1z"}  # classic.use
+    assert bronze_labels(every) == {"flairhyst", "flairpct", "t1z"}  # classic.use
     chosen = planned_jobs(
-        tmp_path / "one", "staged", stages={"bronze": {"dataset_id": 511, "methods": ["flairz"]}}
+        tmp_path / "one", "staged", stages={"bronze": {"dataset_id": 511, "methods": ["flairhyst"]}}
     )
-    assert bronze_labels(chosen) == {"flairz"}
+    assert bronze_labels(chosen) == {"flairhyst"}
     # the silver consensus and the evaluation still use every method
     (staple, *_) = of_rule(chosen, "staple_wmh_masks")
     staple_inputs = set(re.findall(r"desc-([a-z0-9]+)_mask", staple["input"]))
-    assert {"flairz", "flairpct", "t1z"} <= staple_inputs
+    assert {"flairhyst", "flairpct", "t1z"} <= staple_inputs
 
 
 def test_annotation_free_segments_with_the_silver_model(tmp_path):

@@ -342,20 +342,20 @@ def test_evaluation_tables_cover_every_mode_and_subject(results):
     assert sorted((evaluation / "figures").glob("*.png"))
 
 
-CLASSIC_MODES = ("classic-flairz", "classic-flairpct", "classic-t1z", "silver")
+CLASSIC_MODES = ("classic-flairhyst", "classic-flairpct", "classic-t1z", "silver")
 
 
 def test_classic_masks_match_the_true_lesions(results):
     """Bronze and silver masks of the held-out subjects, scored against the truth.
 
-    On the tests phantoms (2 x 2 x 4 mm FLAIR) the FLAIR z-score method finds most of
+    On the tests phantoms (2 x 2 x 4 mm FLAIR) the FLAIR hysteresis method finds most of
     the lesion load and the T1w method (faint lesions, grey matter at the border) much
     less; STAPLE weighs the methods by their estimated quality, so the silver mask is at
     least as good as the best FLAIR method minus a little and far better than T1w.
     """
     metrics = pd.read_csv(results / "group" / "evaluation" / "wmh_metrics.tsv", sep="\t")
     dice = metrics.pivot(index="subject", columns="mode", values="dice")
-    assert (dice["classic-flairz"] > 0.7).all(), dice
+    assert (dice["classic-flairhyst"] > 0.7).all(), dice
     assert (dice["silver"] > 0.7).all(), dice
     assert (dice["silver"] > dice["classic-t1z"] + 0.2).all(), dice
     assert (dice["classic-t1z"] > 0.1).all(), dice
@@ -364,7 +364,7 @@ def test_classic_masks_match_the_true_lesions(results):
         sidecar = json.loads(
             (anat / f"sub-{subject}_space-FLAIR_label-WMH_desc-silver_mask.json").read_text()
         )
-        assert sidecar["Methods"] == ["flairz", "flairpct", "t1z"]
+        assert sidecar["Methods"] == ["flairhyst", "flairpct", "t1z"]
         # STAPLE rates the T1w method's sensitivity lowest (it misses most lesions)
         sensitivity = sidecar["Sensitivity"]
         assert min(sensitivity, key=sensitivity.get) == "t1z", sensitivity

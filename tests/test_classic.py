@@ -266,6 +266,7 @@ def test_files_round_trip_with_sidecar_facts(tmp_path):
         paths["flair"], paths["wm"], paths["wm"], FLAIRZ, subject="01", min_lesion_mm3=0
     )
     assert facts["VolumeML"] == pytest.approx(lesions.sum() * 2 / 1000, rel=0.05)
+    assert (facts["GrowThreshold"], facts["EdgeFraction"]) == (None, 0.0)  # the settings
     assert dice(lesions, np.asarray(image.dataobj)) > 0.95
     masks = {}
     for name in ("a", "b"):

@@ -426,6 +426,7 @@ def segment_file(
         "WhiteMatterMarginMM": method.wm_margin_mm,
         "SmoothMM": method.smooth_mm,
         "GrowThreshold": method.grow_threshold,
+        "EdgeFraction": method.edge_fraction,
         "MinLesionMM3": min_lesion_mm3,
         "VolumeML": round(float(found.sum()) * voxel_ml, 4),
     }

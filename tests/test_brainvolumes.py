@@ -98,3 +98,43 @@ def test_atropos_leaves_nothing_in_the_temp_folder(tmp_path, monkeypatch):
     assert tissues.posteriors["wm"][12, 12, 12] > 0.9
     assert list(tmp_path.iterdir()) == []
     assert tempfile.tempdir == str(tmp_path)
+
+
+def test_atropos_on_the_brain_box_gives_the_posteriors_of_the_whole_image():
+    """segment_tissues runs Atropos on the brain's bounding box: the posteriors and class
+    means equal those of Atropos run on the whole image, with the same settings."""
+    from conftest import make_image
+
+    from wmhmap.antspy import load_ants, private_tempdir
+    from wmhmap.brainvolumes import segment_tissues
+    from wmhmap.geometry import to_ants
+
+    ants = load_ants()
+    rng = np.random.default_rng(1)
+    data = rng.normal(5, 2, (40, 36, 30)).astype(np.float32)  # "neck and air" around it
+    z, y, x = np.ogrid[:40, :36, :30]
+    r = np.sqrt((z - 14.0) ** 2 + (y - 20.0) ** 2 + ((x - 12.0) * 1.2) ** 2)
+    data[r < 11] = 30.0  # "CSF"
+    data[r < 9] = 60.0  # "GM"
+    data[r < 5] = 100.0  # "WM"
+    data[r < 11] += rng.normal(0, 6, int((r < 11).sum())).astype(np.float32)
+    mask = r < 11
+    img = make_image(data)
+
+    tissues = segment_tissues(img, mask)
+
+    with private_tempdir():
+        whole = ants.atropos(
+            a=to_ants(img),
+            x=to_ants(make_image(mask.astype(np.float32))),
+            i="Kmeans[3]",
+            m="[0.1,1x1x1]",
+            c="[3,0]",
+            r=0,
+        )
+    order = np.argsort([data[whole["segmentation"].numpy() == k].mean() for k in (1, 2, 3)])
+    for name, k in zip(("csf", "gm", "wm"), order, strict=True):
+        expected = whole["probabilityimages"][int(k)].numpy() * mask
+        np.testing.assert_allclose(tissues.posteriors[name], expected, atol=1e-6)
+    assert tissues.posteriors["wm"][14, 20, 12] > 0.9
+    assert not tissues.posteriors["gm"][~mask].any()

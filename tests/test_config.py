@@ -53,7 +53,7 @@ def test_the_real_scan_recipe_only_trains_longer_finer_and_mirrors_at_test_time(
     base = with_defaults(load("config.yaml"))
     real = with_defaults(merged(load("config.yaml"), load("real_cpu.yaml")))
     assert real["nnunet"]["tta"] is True
-    assert real["models"]["lesion"]["training"]["epochs"] == 160
+    assert real["models"]["lesion"]["training"]["epochs"] == 240
     region = real["models"]["region"]["training"]
     assert region["epochs"] == 64
     assert region["plans_overrides"] == {

@@ -38,6 +38,7 @@ from wmhmap.errors import InputError
 from wmhmap.geometry import to_ants, voxel_sizes
 from wmhmap.imageio import like, voxel_volume_mm3
 from wmhmap.preprocess import LinearTransform, apply_linear
+from wmhmap.zones import brain_box
 
 TISSUES = ("csf", "gm", "wm")
 COLUMNS = ("hippocampus_mm3", "csf_mm3", "gm_mm3", "wm_mm3", "icv_mm3")
@@ -71,27 +72,6 @@ class Tissues:
     means: dict[str, float]
 
 
-def mask_box(mask: npt.ArrayLike, margin: npt.ArrayLike = 0) -> tuple[slice, slice, slice]:
-    """The slices of the smallest box holding every voxel of a 3-D ``mask``, grown by
-    ``margin`` voxels (one per axis, or one for all) and kept inside the array.
-
-    Examples
-    --------
-    >>> m = np.zeros((5, 6, 7), bool); m[2, 3, 1:3] = True
-    >>> mask_box(m, 1)
-    (slice(1, 4, None), slice(2, 5, None), slice(0, 4, None))
-    """
-    arr = np.asarray(mask, dtype=bool)
-    if not arr.any():
-        raise ValueError("the mask is empty: it has no bounding box")
-    idx = np.argwhere(arr)
-    grow = np.broadcast_to(np.asarray(margin, dtype=int), (arr.ndim,))
-    lo = np.maximum(idx.min(axis=0) - grow, 0)
-    hi = np.minimum(idx.max(axis=0) + grow + 1, arr.shape)
-    x, y, z = (slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    return x, y, z
-
-
 def segment_tissues(t1: nib.Nifti1Image, brain_mask: npt.ArrayLike, *, mrf: float = 0.1) -> Tissues:
     """CSF, GM and WM posterior probabilities (ANTs Atropos, 3-class k-means) in the brain.
 
@@ -106,7 +86,7 @@ def segment_tissues(t1: nib.Nifti1Image, brain_mask: npt.ArrayLike, *, mrf: floa
     mask = np.asarray(brain_mask, dtype=bool)
     if not mask.any():
         raise InputError("brain mask is empty", fix="check the atlas registration QC")
-    box = mask_box(mask, ATROPOS_MARGIN)
+    box = brain_box(mask, pad=ATROPOS_MARGIN)
     crop = t1.slicer[box]
     data = np.asarray(crop.dataobj, dtype=np.float32)
     inside = mask[box]
@@ -159,7 +139,11 @@ def hippocampus_volume(
             "the atlas hippocampus carried onto the T1w is empty",
             fix="check the atlas hippocampus mask and the atlas registration QC",
         )
-    crop = t1.slicer[mask_box(roi, np.ceil(margin_mm / np.asarray(voxel_sizes(t1))))]
+    idx = np.argwhere(roi)
+    margin = np.ceil(margin_mm / np.asarray(voxel_sizes(t1))).astype(int)
+    lo = np.maximum(idx.min(axis=0) - margin, 0)
+    hi = np.minimum(idx.max(axis=0) + margin + 1, t1.shape[:3])
+    crop = t1.slicer[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
     with tempfile.TemporaryDirectory(prefix="wmhmap-hippo-") as tmp:
         affine_path = str(Path(tmp) / "affine.mat")
         atlas_to_t1.write(affine_path)

@@ -17,7 +17,9 @@ the study's authors made for that subject, inside their white matter (labels 1-3
 - ``dice_study_wm``: the same for our whole parcels cut to *their* white matter, which
   parts the registration's share of the error from the tissue classes' (``wm_ml`` and
   ``study_wm_ml``: the two white-matter volumes, 35/36 included);
-- ``icv_ml``, ``brain_dice`` (the QC's fit measure), ``flags`` and seconds;
+- ``icv_ml``, ``brain_dice`` (the QC's fit measure), ``fov_edge_mm2`` (the brain mask's
+  largest area in an outermost slice, where the scan cut the brain off: ``fov_edge``),
+  ``flags`` and seconds;
 - ``ventricles_ml``: the lateral ventricles the zones are measured from (``zone_maps``
   on the JHU zone prior, as ``map_zones`` runs it), and ``ventricles_infra_ml``, the
   part of them within 3 mm of the infratentorial prior (cisterns round the brainstem,
@@ -145,7 +147,12 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
     from wmhmap.loads import lesions_count_as_white_matter, regional_loads
     from wmhmap.metrics import label_agreement, region_dice
     from wmhmap.preprocess import N4Settings, prepare_scan
-    from wmhmap.qc import QcThresholds, region_volume_extremes, registration_flags
+    from wmhmap.qc import (
+        QcThresholds,
+        brain_at_fov_edge,
+        region_volume_extremes,
+        registration_flags,
+    )
     from wmhmap.regions import load_region_table
 
     scans, jhu = data_dirs()
@@ -178,8 +185,12 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
         table.ids,
         white_matter_map=propagation_settings.region_map == "white_matter",
     )
+    edge_mm2, edge_side = brain_at_fov_edge(scan.brain)
+    edge = {"fov_edge_mm2": edge_mm2, "fov_edge": f"{edge_side} edge of the T1w"}
     flags = registration_flags(
-        {**result.quality, "icv_ml": scan.brain_ml, **extremes}, qc_settings, subject=subject
+        {**result.quality, "icv_ml": scan.brain_ml, **extremes, **edge},
+        qc_settings,
+        subject=subject,
     )
 
     def loads(regions: np.ndarray, mask: np.ndarray) -> list[float]:
@@ -202,6 +213,7 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
         "correlation": result.quality["correlation"],
         "rotation_search": result.quality["rotation_search"],
         **extremes,
+        **edge,
         "flags": "; ".join(f.reason for f in flags) or "-",
         "seconds": seconds,
         **ventricle_volumes(config, result, scan, jhu, table),
@@ -242,20 +254,24 @@ def prepare_flair(path: Path, config: dict, subject: str):  # type: ignore[no-un
 
 def run_flair(scan: str) -> dict:
     """A FLAIR-only subject: preprocessing, propagation and QC flags (no reference map)."""
-    from wmhmap.qc import QcThresholds, registration_flags
+    from wmhmap.qc import QcThresholds, brain_at_fov_edge, registration_flags
 
     scans, _ = data_dirs()
     config = load_config()
     start = time.perf_counter()
     prepared, result = prepare_flair(scans.parent / scan / "FLAIR.nii.gz", config, scan)
+    edge_mm2, edge_side = brain_at_fov_edge(prepared.brain)
+    edge = {"fov_edge_mm2": edge_mm2, "fov_edge": f"{edge_side} edge of the FLAIR"}
     flags = registration_flags(
-        {**result.quality, "icv_ml": prepared.brain_ml}, QcThresholds.from_config(config["qc"])
+        {**result.quality, "icv_ml": prepared.brain_ml, **edge},
+        QcThresholds.from_config(config["qc"]),
     )
     return {
         "scan": scan,
         "icv_ml": prepared.brain_ml,
         "contrast_kept": prepared.contrast_kept,
         "brain_dice": result.quality["brain_dice"],
+        **edge,
         "flags": "; ".join(f.reason for f in flags) or "-",
         "seconds": time.perf_counter() - start,
     }
@@ -289,6 +305,7 @@ def summarize(rows: list[dict]) -> dict:
         "ventricles_infra_ml_median": statistics.median(r["ventricles_infra_ml"] for r in rows),
         "ventricles_infra_ml_max": max(r["ventricles_infra_ml"] for r in rows),
         "study_wm_ml_median": statistics.median(r["study_wm_ml"] for r in rows),
+        "cut_by_fov": [r["subject"] for r in rows if "field of view" in r["flags"]],
         "below_070_unflagged": [
             r["subject"] for r in rows if r["agreement"] < 0.70 and r["flags"] == "-"
         ],
@@ -317,7 +334,7 @@ def main() -> None:
         flair_rows = list(pool.map(run_flair, FLAIR_SCANS))
     print(
         "subject  agreement  parcels  dice   in study WM  ICV mL  brain_dice  corr   "
-        "region ratio min-max  s     flags"
+        "region ratio min-max  edge mm2  s     flags"
     )
     for r in rows:
         print(
@@ -326,16 +343,17 @@ def main() -> None:
             f"  {r['icv_ml']:6.0f}  {r['brain_dice']:10.3f}  {r['correlation']:5.2f}"
             f"  {r['region_ratio_min']:5.2f} ({r['region_min']:2d})-"
             f"{r['region_ratio_max']:4.2f} ({r['region_max']:2d})"
-            f"  {r['seconds']:4.1f}  {r['flags']}"
+            f"  {r['fov_edge_mm2']:8.0f}  {r['seconds']:4.1f}  {r['flags']}"
         )
     summary = summarize(rows)
     for key, value in summary.items():
         print(f"{key}: {value}")
-    print("\nFLAIR-only (no T1w)       ICV mL  N4 kept  brain_dice  s     flags")
+    print("\nFLAIR-only (no T1w)       ICV mL  N4 kept  brain_dice  edge mm2  s     flags")
     for r in flair_rows:
         print(
             f"{r['scan']:<24}  {r['icv_ml']:6.0f}  {r['contrast_kept']:7.2f}"
-            f"  {r['brain_dice']:10.3f}  {r['seconds']:4.1f}  {r['flags']}"
+            f"  {r['brain_dice']:10.3f}  {r['fov_edge_mm2']:8.0f}  {r['seconds']:4.1f}"
+            f"  {r['flags']}"
         )
     if args.json:
         args.json.write_text(

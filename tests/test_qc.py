@@ -1,9 +1,10 @@
 """Registration QC: each flag names its measure, and thresholds come from the config."""
 
+import nibabel as nib
 import numpy as np
 import pytest
 
-from wmhmap.qc import QcThresholds, region_volume_ratios, registration_flags
+from wmhmap.qc import QcThresholds, brain_at_fov_edge, region_volume_ratios, registration_flags
 
 GOOD = {
     "brain_dice": 0.95,
@@ -13,6 +14,8 @@ GOOD = {
     "region_min": 24,
     "region_ratio_max": 1.3,
     "region_max": 3,
+    "fov_edge_mm2": 420.0,  # the medulla through the lower edge of a slab
+    "fov_edge": "inferior edge of the T1w",
 }
 
 
@@ -29,6 +32,11 @@ def test_a_good_fit_has_no_flags():
         ({"icv_ml": 640.0}, "icv_ml", "ICV 640 mL outside"),
         ({"region_ratio_min": 0.05}, "region_ratio_min", "region 24 volume 0.05"),
         ({"region_ratio_max": 5.5}, "region_ratio_max", "region 3 volume 5.50"),
+        (
+            {"fov_edge_mm2": 3156.0, "fov_edge": "superior edge of the T1w"},
+            "fov_edge_mm2",
+            "brain cut by the field of view: 3156 mm² of brain on the superior edge of the T1w",
+        ),
     ],
 )
 def test_each_problem_is_flagged_with_its_measure(change, measure, words):
@@ -47,6 +55,7 @@ def test_thresholds_come_from_the_config_section():
         "min_correlation": 0.5,
         "icv_ml": [1000, 1400],
         "region_volume_ratio": [0.7, 1.2],
+        "max_fov_edge_mm2": 400,
     }
     flags = registration_flags(GOOD, QcThresholds.from_config(qc))
     assert {f.measure for f in flags} == {
@@ -55,7 +64,64 @@ def test_thresholds_come_from_the_config_section():
         "icv_ml",
         "region_ratio_min",
         "region_ratio_max",
+        "fov_edge_mm2",
     }
+
+
+def test_a_table_from_before_the_edge_measure_is_not_flagged_for_it():
+    old = {k: v for k, v in GOOD.items() if not k.startswith("fov_edge")}
+    assert registration_flags(old, QcThresholds()) == []
+    assert registration_flags({**old, "fov_edge_mm2": float("nan")}, QcThresholds()) == []
+
+
+ZOOMS = (1.0, 2.0, 3.0)
+X_MM = np.arange(-80, 81) * ZOOMS[0]
+Y_MM = np.arange(-45, 46) * ZOOMS[1]
+Z_MM = np.arange(-20, 11) * ZOOMS[2]  # the last slice at z = 30 mm: 20 mm below the top
+
+
+def inside_brain(x, y, z):
+    """An ellipsoid brain of radii 60, 70 and 50 mm."""
+    return (x / 60) ** 2 + (y / 70) ** 2 + (z / 50) ** 2 <= 1
+
+
+def head_cut_at_the_top(order: tuple[int, int, int], flips: tuple[int, int, int]):
+    """The ellipsoid on a 1 x 2 x 3 mm grid that stops 20 mm below its top, its voxel
+    axes stored in ``order`` and ``flips`` (the same world)."""
+    inside = inside_brain(*np.meshgrid(X_MM, Y_MM, Z_MM, indexing="ij")).astype(np.uint8)
+    ras = np.diag([*ZOOMS, 1.0])
+    ras[:3, 3] = [X_MM[0], Y_MM[0], Z_MM[0]]
+    ornt = np.array([[order[k], flips[k]] for k in range(3)])
+    data = nib.orientations.apply_orientation(inside, ornt)
+    return nib.Nifti1Image(data, ras @ nib.orientations.inv_ornt_aff(ornt, inside.shape))
+
+
+@pytest.mark.parametrize(
+    "order, flips, codes",
+    [
+        ((0, 1, 2), (1, 1, 1), "RAS"),
+        ((0, 1, 2), (-1, -1, 1), "LPS"),
+        ((2, 0, 1), (1, -1, -1), "PIR"),  # the top of the head in the first slice
+    ],
+)
+def test_the_brain_at_the_edge_of_the_field_of_view_is_measured_and_named(order, flips, codes):
+    img = head_cut_at_the_top(order, flips)
+    assert "".join(nib.aff2axcodes(img.affine)) == codes
+    area, side = brain_at_fov_edge(img)
+    # the ellipse of the top slice (z = 30 mm), in voxels of 1 x 2 mm
+    top = inside_brain(*np.meshgrid(X_MM, Y_MM, Z_MM[-1:], indexing="ij"))
+    assert side == "superior"
+    assert area == pytest.approx(top.sum() * ZOOMS[0] * ZOOMS[1])
+    # and the analytic one: radii 60 x 0.8 and 70 x 0.8 mm
+    assert area == pytest.approx(np.pi * 48 * 56, rel=0.02)
+    flags = registration_flags({**GOOD, "fov_edge_mm2": area, "fov_edge": side}, QcThresholds())
+    assert [f.measure for f in flags] == ["fov_edge_mm2"]
+
+
+def test_a_brain_inside_the_field_of_view_meets_no_edge():
+    mask = np.zeros((20, 20, 20), np.uint8)
+    mask[3:17, 3:17, 1:19] = 1
+    assert brain_at_fov_edge(nib.Nifti1Image(mask, np.eye(4))) == (0.0, "")
 
 
 def test_region_volume_ratios_compare_shares_of_the_icv():

@@ -46,7 +46,40 @@ def test_every_real_subject_gets_a_plausible_brain_and_a_clean_fit(measured):
     for row in rows:
         assert 1100 <= row["icv_ml"] <= 1900, row
         assert row["brain_dice"] > 0.93, row
-        assert row["flags"] == "-", row
+        reasons = [] if row["flags"] == "-" else row["flags"].split("; ")
+        assert all(r.startswith("brain cut by the field of view") for r in reasons), row
+    # the one flag these scans deserve: subject 0's slab (48 slices of 3 mm) ends below
+    # the top of its brain, whose mask still covers 1,980 mm² of the last slice (3,540 and
+    # 4,720 in the two below it); the medulla crossing the lower edge of other Utrecht
+    # and Singapore slabs (up to 650 mm²) is not flagged
+    assert summary["cut_by_fov"] == ["0"]
+    (first,) = (r for r in rows if r["subject"] == "0")
+    assert first["fov_edge"] == "superior edge of the T1w"
+
+
+def test_a_slab_that_cuts_the_brain_off_is_flagged_on_that_side():
+    """Subject 100 (Amsterdam: the whole head in the scan) cut 20 mm below the top of its
+    brain, as a slab that misses the vertex: its brain mask meets the upper edge over the
+    area the whole scan's mask has in that slice; the whole scan meets no edge."""
+    import nibabel as nib
+    import numpy as np
+
+    from wmhmap.brainmask import extract_brain
+    from wmhmap.geometry import reorient_to_ras, voxel_sizes
+    from wmhmap.qc import QcThresholds, brain_at_fov_edge
+
+    scans = shared_dir("WMHMAP_REAL_SCANS_DIR", SHARED_DATA / "real_scans")
+    whole = reorient_to_ras(nib.load(scans / bench().CHALLENGE / "100" / "T1.nii.gz"))
+    mask = extract_brain(whole, subject="100").mask
+    assert brain_at_fov_edge(mask) == (0.0, "")
+    brain = np.asarray(mask.dataobj) > 0
+    zooms = voxel_sizes(whole)
+    last = int(np.nonzero(brain.any(axis=(0, 1)))[0].max() - round(20 / zooms[2]))
+    cut = nib.Nifti1Image(np.asarray(whole.dataobj)[:, :, : last + 1], whole.affine)
+    area, side = brain_at_fov_edge(extract_brain(cut, subject="100").mask)
+    assert side == "superior"
+    assert area == pytest.approx(brain[:, :, last].sum() * zooms[0] * zooms[1], rel=0.15)
+    assert area > 3 * QcThresholds().max_fov_edge_mm2
 
 
 def test_region_maps_agree_with_the_studys_maps(measured):

@@ -93,5 +93,17 @@ def test_real_registration_qc_is_clean(real_results):
     qc = pd.read_csv(real_results / "group" / "registration_qc.tsv", sep="\t")
     assert len(qc) == len(PATIENTS)  # the session filter left study2 out
     assert sorted(qc.subject) == [f"{visit_prefix(p).removeprefix('sub-')}" for p in PATIENTS]
-    assert (qc.regions_found == 34).all() and not qc.flagged.any(), qc.flags
+    assert (qc.regions_found == 34).all()
     assert (qc.brain_dice > 0.93).all() and qc.icv_ml.between(1100, 1900).all()
+    # the fits are clean; what is flagged is the clinical T1w slabs (3 mm slices, 39 and
+    # 48 of them), which cut off the cerebellum or the vertex: their brain masks cover
+    # 3,000-3,500 mm² of an outermost slice (the FLAIRs: 1,550 at most)
+    edges = dict(zip(qc.subject, qc.fov_edge, strict=True))
+    assert edges == {
+        "lesjak01_ses-study1": "inferior edge of the T1w",
+        "lesjak12_ses-study1": "superior edge of the T1w",
+    }
+    assert qc.fov_edge_mm2.between(3000, 3600).all(), qc.fov_edge_mm2
+    reasons = qc["flags"]  # (qc.flags is pandas' own attribute)
+    assert qc.flagged.all() and reasons.str.startswith("brain cut by the field of view").all()
+    assert not reasons.str.contains(";").any(), reasons  # and nothing else

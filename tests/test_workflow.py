@@ -72,9 +72,11 @@ def test_registration_qc_table(results):
     qc = pd.read_csv(results / "group" / "registration_qc.tsv", sep="\t")
     assert qc.subject.tolist() == subjects(results)
     t1w = qc.registered == "T1w"
-    assert (qc.correlation[t1w] > 0.7).all() and not qc.flagged.any(), qc.flags
+    assert (qc.correlation[t1w] > 0.7).all() and not qc.flagged.any(), qc["flags"]
     assert (qc.brain_dice > 0.95).all() and qc.icv_ml.between(1100, 2200).all()
     assert (qc.regions_found == 34).all()
+    # the simulated heads lie inside their scans' fields of view
+    assert (qc.fov_edge_mm2 == 0).all() and qc.fov_edge.isna().all(), qc.fov_edge_mm2
     assert all((results / path).is_file() for path in qc.overlay)
 
 

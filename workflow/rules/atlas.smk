@@ -100,11 +100,12 @@ rule collect_registration_qc:
     conda:
         "../envs/imaging.yaml"
     params:
-        # each threshold its own param: the table depends on these four alone
+        # each threshold its own param: the table depends on these five alone
         min_brain_dice=config["qc"]["min_brain_dice"],
         min_correlation=config["qc"]["min_correlation"],
         icv_ml=config["qc"]["icv_ml"],
         region_volume_ratio=config["qc"]["region_volume_ratio"],
+        max_fov_edge_mm2=config["qc"]["max_fov_edge_mm2"],
         code=code_version("collect_registration_qc.py"),
     script:
         "../scripts/collect_registration_qc.py"

@@ -147,12 +147,7 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
     from wmhmap.loads import lesions_count_as_white_matter, regional_loads
     from wmhmap.metrics import label_agreement, region_dice
     from wmhmap.preprocess import N4Settings, prepare_scan
-    from wmhmap.qc import (
-        QcThresholds,
-        brain_at_fov_edge,
-        region_volume_extremes,
-        registration_flags,
-    )
+    from wmhmap.qc import QcThresholds, fov_edge, region_volume_extremes, registration_flags
     from wmhmap.regions import load_region_table
 
     scans, jhu = data_dirs()
@@ -185,8 +180,7 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
         table.ids,
         white_matter_map=propagation_settings.region_map == "white_matter",
     )
-    edge_mm2, edge_side = brain_at_fov_edge(scan.brain)
-    edge = {"fov_edge_mm2": edge_mm2, "fov_edge": f"{edge_side} edge of the T1w"}
+    edge = fov_edge({"T1w": scan.brain})
     flags = registration_flags(
         {**result.quality, "icv_ml": scan.brain_ml, **extremes, **edge},
         qc_settings,
@@ -254,14 +248,13 @@ def prepare_flair(path: Path, config: dict, subject: str):  # type: ignore[no-un
 
 def run_flair(scan: str) -> dict:
     """A FLAIR-only subject: preprocessing, propagation and QC flags (no reference map)."""
-    from wmhmap.qc import QcThresholds, brain_at_fov_edge, registration_flags
+    from wmhmap.qc import QcThresholds, fov_edge, registration_flags
 
     scans, _ = data_dirs()
     config = load_config()
     start = time.perf_counter()
     prepared, result = prepare_flair(scans.parent / scan / "FLAIR.nii.gz", config, scan)
-    edge_mm2, edge_side = brain_at_fov_edge(prepared.brain)
-    edge = {"fov_edge_mm2": edge_mm2, "fov_edge": f"{edge_side} edge of the FLAIR"}
+    edge = fov_edge({"FLAIR": prepared.brain})
     flags = registration_flags(
         {**result.quality, "icv_ml": prepared.brain_ml, **edge},
         QcThresholds.from_config(config["qc"]),

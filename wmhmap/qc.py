@@ -189,6 +189,29 @@ def brain_at_fov_edge(brain_mask: nib.Nifti1Image) -> tuple[float, str]:
     return largest, side
 
 
+def fov_edge(brain_masks: Mapping[str, nib.Nifti1Image]) -> dict[str, Any]:
+    """The QC measures ``fov_edge_mm2`` and ``fov_edge`` of a subject: the largest
+    :func:`brain_at_fov_edge` over the brain masks of its scans (by scan name), and where
+    (``""`` when no mask meets an edge).
+
+    >>> mask = np.zeros((10, 10, 5), np.uint8)
+    >>> mask[2:6, 3:6, 2:] = 1
+    >>> inside = np.zeros((10, 10, 5), np.uint8)
+    >>> inside[2:6, 3:6, 1:4] = 1
+    >>> fov_edge({"FLAIR": nib.Nifti1Image(inside, np.eye(4)),
+    ...           "T1w": nib.Nifti1Image(mask, np.eye(4))})
+    {'fov_edge_mm2': 12.0, 'fov_edge': 'superior edge of the T1w'}
+    >>> fov_edge({"FLAIR": nib.Nifti1Image(inside, np.eye(4))})
+    {'fov_edge_mm2': 0.0, 'fov_edge': ''}
+    """
+    largest, where = 0.0, ""
+    for scan, mask in brain_masks.items():
+        area, side = brain_at_fov_edge(mask)
+        if area > largest:
+            largest, where = area, f"{side} edge of the {scan}"
+    return {"fov_edge_mm2": largest, "fov_edge": where}
+
+
 def region_volume_ratios(
     labels: npt.NDArray[np.integer[Any]],
     icv_voxels: float,

@@ -17,7 +17,7 @@ def main(log):
     from wmhmap.imageio import atomic_open, atomic_path, load_image, save_image, voxel_volume_mm3
     from wmhmap.paths import wildcards_key
     from wmhmap.preprocess import LinearRegistrationSettings, LinearTransform
-    from wmhmap.qc import brain_at_fov_edge, label_overlay_figure, region_volume_extremes
+    from wmhmap.qc import fov_edge, label_overlay_figure, region_volume_extremes
     from wmhmap.regions import load_region_table
 
     i, o, p = snakemake.input, snakemake.output, snakemake.params
@@ -63,10 +63,10 @@ def main(log):
     brain_voxels = float((np.asarray(brain.dataobj) > 0).sum())
     # the brain at the field of view's edge, on the scan the atlas was fitted to and on
     # the analysis grid (a FLAIR often covers less of the head than the T1w, or more)
-    edges = {snakemake.wildcards.space: brain_at_fov_edge(brain)}
+    masks = {snakemake.wildcards.space: brain}
     if to_reference is not None:
-        edges[modality] = brain_at_fov_edge(nib.load(i.native_brain))
-    edge_scan, (edge_mm2, edge_side) = max(edges.items(), key=lambda kv: kv[1][0])
+        masks[modality] = nib.load(i.native_brain)
+    edge = fov_edge(masks)
     q = result.quality
     row = {
         "subject": subject,
@@ -78,8 +78,8 @@ def main(log):
         "rotation_search": q["rotation_search"],
         "icv_ml": round(brain_voxels * voxel_volume_mm3(brain) / 1000, 1),
         "regions_found": len(np.intersect1d(np.unique(result.labels.dataobj), table.ids)),
-        "fov_edge_mm2": round(edge_mm2, 1),
-        "fov_edge": f"{edge_side} edge of the {edge_scan}" if edge_side else "",
+        "fov_edge_mm2": round(edge["fov_edge_mm2"], 1),
+        "fov_edge": edge["fov_edge"],
         # region volumes as shares of the ICV against the atlas's
         **region_volume_extremes(
             result.labels,

@@ -19,7 +19,7 @@ A subject's atlas registration is flagged, with the measure named, when
   ``max_fov_edge_mm2`` (1,000 mm² by default) in its outermost slice
   (:func:`brain_at_fov_edge`): the brain goes on beyond the scan, so the ICV, the brain
   volumes and the loads miss that part, and the atlas fit rests on the rest. On real
-  scans the medulla alone crosses the lower edge over 170-650 mm² (Utrecht and Singapore
+  scans the medulla alone crosses the lower edge over 59-650 mm² (Utrecht and Singapore
   slabs of the WMH challenge); a vertex or cerebellum cut off crosses it over
   1,500-3,500 mm² (a challenge subject, two clinical T1w and a FLAIR of the Lesjak scans).
 

@@ -82,6 +82,47 @@ def test_a_slab_that_cuts_the_brain_off_is_flagged_on_that_side():
     assert area > 3 * QcThresholds().max_fov_edge_mm2
 
 
+def test_tissue_classes_hold_on_a_brain_cut_below_the_ventricles():
+    """Subject 102 cut 60 mm above the bottom of its brain (a slab through the lateral
+    ventricles): white matter then fills most of the brain, and Atropos started from
+    the histogram split it in two and merged CSF with grey matter (white matter 147 mL
+    of 921, agreement with the study's map cut the same way 0.38; uncut 0.83). Started
+    from the atlas's deep white matter: 332 mL and 0.76 (measured 2026-12-06)."""
+    import nibabel as nib
+    import numpy as np
+
+    from wmhmap.atlas import PropagationSettings, propagate_atlas
+    from wmhmap.brainmask import extract_brain
+    from wmhmap.geometry import reorient_to_ras, voxel_sizes
+    from wmhmap.metrics import label_agreement
+    from wmhmap.preprocess import N4Settings, prepare_scan
+
+    module = bench()
+    scans = shared_dir("WMHMAP_REAL_SCANS_DIR", SHARED_DATA / "real_scans")
+    jhu = shared_dir("WMHMAP_JHU_ATLAS_DIR", SHARED_DATA / "jhu_eve_atlas")
+    folder = scans / module.CHALLENGE / "102"
+    whole = reorient_to_ras(nib.load(folder / "T1.nii.gz"))
+    study = np.asarray(reorient_to_ras(nib.load(folder / "regions_study.nii.gz")).dataobj)
+    brain = np.asarray(extract_brain(whole, subject="102").mask.dataobj) > 0
+    first = int(np.nonzero(brain.any(axis=(0, 1)))[0].min() + round(60 / voxel_sizes(whole)[2]))
+    cut = whole.slicer[:, :, first:]
+    config = module.load_config()
+    scan = prepare_scan(cut, N4Settings.from_config(config["preprocess"]["n4"]), subject="102")
+    result = propagate_atlas(
+        module.load_jhu_atlas(jhu),
+        scan.image,
+        scan.image,
+        scan.brain,
+        None,
+        PropagationSettings.from_config(config),
+    )
+    ours = np.asarray(result.labels.dataobj).astype(np.int64)
+    theirs = study[:, :, first:].astype(np.int64)
+    white_ml = (ours > 0).sum() * float(np.prod(voxel_sizes(scan.image))) / 1000
+    assert 0.25 <= white_ml / scan.brain_ml <= 0.45, (white_ml, scan.brain_ml)
+    assert label_agreement(ours, theirs, theirs > 0) >= 0.70
+
+
 def test_region_maps_agree_with_the_studys_maps(measured):
     rows, summary, _ = measured
     # the registration alone (whole parcels inside the study's white matter)

@@ -471,6 +471,7 @@ class Plan:
             "native_brain": self.native_brain_mask(subject, native),
             "xfm": self.atlas_xfm(subject),
             "atlas_t1": self.atlas_files()["atlas_t1"],
+            "atlas_white_matter": self.atlas_files()["atlas_white_matter"],
         }
         if native != self.reference_modality(subject):
             files["t1w_to_flair"] = self.t1w_to_flair_xfm(subject)

@@ -23,6 +23,9 @@ def main(log):
             load_image(i.native_brain, subject=subject, role="T1w brain mask", dtype=None),
             atlas_to_t1,
             atlas_t1=load_image(i.atlas_t1, role="atlas T1"),
+            atlas_white_matter=load_image(
+                i.atlas_white_matter, role="atlas white matter", dtype=None
+            ),
             atlas_hippocampus=(
                 load_image(i.atlas_hippocampus, role="atlas hippocampus", dtype=None)
                 if "atlas_hippocampus" in i.keys()

@@ -108,8 +108,8 @@ def kmeans_start(
     the core's median and GM halfway between. Without it (or with too small a core, or a
     core no brighter than the CSF start) Atropos starts from Otsu thresholds of the
     histogram, which split the white matter in two and merge CSF with GM when white
-    matter fills most of the brain (a brain cut off below the ventricles by the field of
-    view: white matter 107 mL instead of 260).
+    matter fills most of the brain (real subject 102 cut off below its ventricles by the
+    field of view: 147 mL of white matter in its region map instead of 332).
 
     >>> data = np.repeat(np.array([10, 20, 30, 80, 100, 110, 120], np.float32), 50)
     >>> inside = np.ones(data.size, bool)

@@ -36,7 +36,7 @@ from scipy import ndimage as ndi
 
 from wmhmap.antspy import load_ants
 from wmhmap.brainmask import mask_dice
-from wmhmap.brainvolumes import atlas_white_matter_core, segment_tissues
+from wmhmap.brainvolumes import WM_CORE_MM, atlas_white_matter_core, segment_tissues
 from wmhmap.errors import InputError
 from wmhmap.geometry import to_ants
 from wmhmap.imageio import like
@@ -289,9 +289,10 @@ def fit_brain_masks(
     return fit, info
 
 
-LESION_CORE_MM = 3.0
+LESION_CORE_MM = WM_CORE_MM
 """Depth inside the atlas white matter beyond which grey-matter-like T1w voxels count as
-white matter (:func:`subject_white_matter`)."""
+white matter (:func:`subject_white_matter`). The same core starts Atropos's white-matter
+class, here and in the brain-volume job, so both jobs get the same tissue classes."""
 
 
 def subject_white_matter(
@@ -306,7 +307,7 @@ def subject_white_matter(
     20 WMH-challenge subjects this keeps a median 79 % of the expert lesion voxels in the
     white matter (Atropos alone: 53 %; the study's FAST-AID maps: 84 %).
     """
-    core = atlas_white_matter_core(atlas_white_matter, t1, LESION_CORE_MM)
+    core = atlas_white_matter_core(atlas_white_matter, t1)
     tissues = segment_tissues(t1, brain, white_matter_core=core)
     p = tissues.posteriors
     lesion_like = core & (p["gm"] >= p["csf"]) & np.asarray(brain, bool)

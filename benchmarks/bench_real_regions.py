@@ -143,6 +143,7 @@ def load_config(overrides: dict | None = None) -> dict:
 def run_subject(subject: str, overrides: dict | None = None) -> dict:
     """Preprocess and propagate one subject; score its maps and loads against the study's."""
     from wmhmap.atlas import PropagationSettings, propagate_atlas
+    from wmhmap.brainvolumes import tissue_columns
     from wmhmap.geometry import reorient_to_ras
     from wmhmap.loads import lesions_count_as_white_matter, regional_loads
     from wmhmap.metrics import label_agreement, region_dice
@@ -182,7 +183,13 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
     )
     edge = fov_edge({"T1w": scan.brain})
     flags = registration_flags(
-        {**result.quality, "icv_ml": scan.brain_ml, **extremes, **edge},
+        {
+            **result.quality,
+            "icv_ml": scan.brain_ml,
+            **tissue_columns(result.tissue_mm3),
+            **extremes,
+            **edge,
+        },
         qc_settings,
         subject=subject,
     )
@@ -206,6 +213,7 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
         "brain_dice": result.quality["brain_dice"],
         "correlation": result.quality["correlation"],
         "rotation_search": result.quality["rotation_search"],
+        **tissue_columns(result.tissue_mm3),
         **extremes,
         **edge,
         "flags": "; ".join(f.reason for f in flags) or "-",
@@ -215,6 +223,12 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
         "loads_study": loads(theirs, expert),
         "loads_ours_in_study_wm": loads(counted, expert & study_wm),
     }
+
+
+def white_matter_share(row: dict) -> float:
+    from wmhmap.qc import white_matter_share as share
+
+    return share(row)
 
 
 FLAIR_SCANS = ("lesion_flair/isbi01", "lesion_flair/isbi02", "lesion_flair/lesjak07")
@@ -326,14 +340,15 @@ def main() -> None:
         rows = list(pool.map(run_subject, subjects))
         flair_rows = list(pool.map(run_flair, FLAIR_SCANS))
     print(
-        "subject  agreement  parcels  dice   in study WM  ICV mL  brain_dice  corr   "
+        "subject  agreement  parcels  dice   in study WM  ICV mL  WM %  brain_dice  corr   "
         "region ratio min-max  edge mm2  s     flags"
     )
     for r in rows:
         print(
             f"{r['subject']:>7}  {r['agreement']:9.3f}  {r['parcels']:7.3f}  {r['dice']:.3f}"
             f"  {r['dice_study_wm']:11.3f}"
-            f"  {r['icv_ml']:6.0f}  {r['brain_dice']:10.3f}  {r['correlation']:5.2f}"
+            f"  {r['icv_ml']:6.0f}  {100 * white_matter_share(r):4.1f}"
+            f"  {r['brain_dice']:10.3f}  {r['correlation']:5.2f}"
             f"  {r['region_ratio_min']:5.2f} ({r['region_min']:2d})-"
             f"{r['region_ratio_max']:4.2f} ({r['region_max']:2d})"
             f"  {r['fov_edge_mm2']:8.0f}  {r['seconds']:4.1f}  {r['flags']}"

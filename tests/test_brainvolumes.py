@@ -13,7 +13,9 @@ from wmhmap.preprocess import prepare_scan
 
 @pytest.fixture(scope="module")
 def measured(demo_atlas, template, demo_labels, simulated_subject):
-    """(measured, truth) for a CN subject and the AD subject of the session fixture."""
+    """(measured, truth) for a CN subject and the AD subject of the session fixture, as
+    the workflow measures them: from the tissue classes of the atlas propagation. Each
+    row also holds the volumes of Atropos run anew by ``brain_volumes`` (``own_*``)."""
     hippocampus = template.image(template.hippocampus, np.uint8)
     voxel_mm3 = abs(np.linalg.det(hippocampus.affine[:3, :3]))
     template_volume = float(template.hippocampus.sum()) * voxel_mm3
@@ -21,20 +23,37 @@ def measured(demo_atlas, template, demo_labels, simulated_subject):
     for subject in (simulate(template, demo_labels, 0), simulated_subject):
         result = propagate_demo_subject(demo_atlas, subject)
         t1 = prepare_scan(subject.t1)
+        assert result.tissue_mm3 is not None
         volumes = brain_volumes(
             t1.image,
             t1.brain,
             result.atlas_to_subject,
             atlas_t1=demo_atlas.t1,
             atlas_hippocampus=hippocampus,
+            tissue_mm3=result.tissue_mm3,
+        )
+        own = brain_volumes(
+            t1.image,
+            t1.brain,
+            result.atlas_to_subject,
             atlas_white_matter=demo_atlas.white_matter,
         )
         # what an affine-only propagation measures: the template volume, scaled
         row = volumes.as_row()
+        row.update({f"own_{k}": v for k, v in own.as_row().items()})
         scale = abs(np.linalg.det(result.atlas_to_subject.matrix_ras[:3, :3]))
         row["affine_only_mm3"] = template_volume / scale
         out.append((row, subject.truth))
     return out
+
+
+def test_the_propagation_classes_give_the_volumes_atropos_gives_anew(measured):
+    """The workflow segments each T1w once, in the atlas propagation, and measures the
+    brain volumes from those classes: the same volumes as Atropos run anew on the T1w
+    and its brain mask, started from the atlas white matter carried by the same fit."""
+    for volumes, _ in measured:
+        for name in ("csf_mm3", "gm_mm3", "wm_mm3", "icv_mm3"):
+            assert volumes[name] == pytest.approx(volumes[f"own_{name}"], rel=1e-3), name
 
 
 def test_intracranial_and_white_matter_volumes_match_the_truth(measured):

@@ -16,6 +16,11 @@ GOOD = {
     "region_max": 3,
     "fov_edge_mm2": 420.0,  # the medulla through the lower edge of a slab
     "fov_edge": "inferior edge of the T1w",
+    # Atropos on real T1w: white matter 29-36 % of the brain mask (the 20 challenge
+    # subjects), 42-45 % (the Lesjak T1w)
+    "tissue_csf_ml": 420.0,
+    "tissue_gm_ml": 560.0,
+    "tissue_wm_ml": 470.0,
 }
 
 
@@ -37,6 +42,19 @@ def test_a_good_fit_has_no_flags():
             "fov_edge_mm2",
             "brain cut by the field of view: 3156 mm² of brain on the superior edge of the T1w",
         ),
+        (
+            # real subject 102 cut below its ventricles, Atropos started from the
+            # histogram as until 2026-12-06 (measured; started from the atlas: 255, 335
+            # and 330 mL, 36 %)
+            {"tissue_csf_ml": 406.6, "tissue_gm_ml": 364.4, "tissue_wm_ml": 149.8},
+            "wm_share",
+            "white matter 16 % of the T1w's brain, outside 20-60 %",
+        ),
+        (
+            {"tissue_csf_ml": 100.0, "tissue_gm_ml": 300.0, "tissue_wm_ml": 1000.0},
+            "wm_share",
+            "white matter 71 %",
+        ),
     ],
 )
 def test_each_problem_is_flagged_with_its_measure(change, measure, words):
@@ -56,6 +74,7 @@ def test_thresholds_come_from_the_config_section():
         "icv_ml": [1000, 1400],
         "region_volume_ratio": [0.7, 1.2],
         "max_fov_edge_mm2": 400,
+        "wm_share": [0.35, 0.5],
     }
     flags = registration_flags(GOOD, QcThresholds.from_config(qc))
     assert {f.measure for f in flags} == {
@@ -65,6 +84,7 @@ def test_thresholds_come_from_the_config_section():
         "region_ratio_min",
         "region_ratio_max",
         "fov_edge_mm2",
+        "wm_share",
     }
 
 
@@ -72,6 +92,13 @@ def test_a_table_from_before_the_edge_measure_is_not_flagged_for_it():
     old = {k: v for k, v in GOOD.items() if not k.startswith("fov_edge")}
     assert registration_flags(old, QcThresholds()) == []
     assert registration_flags({**old, "fov_edge_mm2": float("nan")}, QcThresholds()) == []
+
+
+def test_a_flair_fit_or_an_older_table_has_no_tissue_classes_to_judge():
+    flair = {**GOOD, **dict.fromkeys(("tissue_csf_ml", "tissue_gm_ml", "tissue_wm_ml"), np.nan)}
+    old = {k: v for k, v in GOOD.items() if not k.startswith("tissue_")}
+    assert registration_flags(flair, QcThresholds()) == []
+    assert registration_flags(old, QcThresholds()) == []
 
 
 ZOOMS = (1.0, 2.0, 3.0)

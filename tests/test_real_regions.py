@@ -41,6 +41,8 @@ def measured():
 
 
 def test_every_real_subject_gets_a_plausible_brain_and_a_clean_fit(measured):
+    from wmhmap.qc import white_matter_share
+
     rows, summary, _ = measured
     assert summary["subjects"] == 20
     for row in rows:
@@ -48,6 +50,9 @@ def test_every_real_subject_gets_a_plausible_brain_and_a_clean_fit(measured):
         assert row["brain_dice"] > 0.93, row
         reasons = [] if row["flags"] == "-" else row["flags"].split("; ")
         assert all(r.startswith("brain cut by the field of view") for r in reasons), row
+        # the T1w's white matter as a share of its brain mask (a QC measure, qc.wm_share
+        # 0.2-0.6): measured 29-36 %
+        assert 0.25 <= white_matter_share(row) <= 0.40, row
     # the one flag these scans deserve: subject 0's slab (48 slices of 3 mm) ends below
     # the top of its brain, whose mask still covers 1,980 mm² of the last slice (3,540 and
     # 4,720 in the two below it); the medulla crossing the lower edge of other Utrecht
@@ -93,9 +98,11 @@ def test_tissue_classes_hold_on_a_brain_cut_below_the_ventricles():
 
     from wmhmap.atlas import PropagationSettings, propagate_atlas
     from wmhmap.brainmask import extract_brain
+    from wmhmap.brainvolumes import tissue_columns
     from wmhmap.geometry import reorient_to_ras, voxel_sizes
     from wmhmap.metrics import label_agreement
     from wmhmap.preprocess import N4Settings, prepare_scan
+    from wmhmap.qc import QcThresholds, white_matter_share
 
     module = bench()
     scans = shared_dir("WMHMAP_REAL_SCANS_DIR", SHARED_DATA / "real_scans")
@@ -121,6 +128,11 @@ def test_tissue_classes_hold_on_a_brain_cut_below_the_ventricles():
     white_ml = (ours > 0).sum() * float(np.prod(voxel_sizes(scan.image))) / 1000
     assert 0.25 <= white_ml / scan.brain_ml <= 0.45, (white_ml, scan.brain_ml)
     assert label_agreement(ours, theirs, theirs > 0) >= 0.70
+    # the registration QC's tissue measure: 36 % (started from the histogram: 16 %,
+    # flagged by qc.wm_share)
+    low, high = QcThresholds().wm_share
+    share = white_matter_share(tissue_columns(result.tissue_mm3))
+    assert low <= share <= high, share
 
 
 def test_region_maps_agree_with_the_studys_maps(measured):

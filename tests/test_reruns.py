@@ -85,6 +85,7 @@ RERUNS = [
     ("nothing", {}, set()),
     ("a QC threshold", {"qc": {"min_correlation": 0.2}}, {"collect_registration_qc"}),
     ("the field-of-view edge flag", {"qc": {"max_fov_edge_mm2": 500}}, {"collect_registration_qc"}),
+    ("the white-matter share flag", {"qc": {"wm_share": [0.3, 0.5]}}, {"collect_registration_qc"}),
     (
         "the number of clusters (and the per-cluster frequency maps)",
         {"stats": {"cluster_k": 2}},

@@ -77,6 +77,11 @@ def test_registration_qc_table(results):
     assert (qc.regions_found == 34).all()
     # the simulated heads lie inside their scans' fields of view
     assert (qc.fov_edge_mm2 == 0).all() and qc.fov_edge.isna().all(), qc.fov_edge_mm2
+    # the T1w's tissue classes (the brain volumes come from them): white matter 36-39 %
+    # of the brain mask on the demo's T1w; none for a FLAIR-only fit
+    tissues = qc.tissue_csf_ml + qc.tissue_gm_ml + qc.tissue_wm_ml
+    share = qc.tissue_wm_ml / tissues
+    assert share[t1w].between(0.3, 0.45).all() and share[~t1w].isna().all(), share
     assert all((results / path).is_file() for path in qc.overlay)
 
 
@@ -377,6 +382,7 @@ def test_classic_masks_match_the_true_lesions(results):
 
 def test_brain_volumes_follow_the_demo_truth(results):
     volumes = pd.read_csv(results / "group" / "brain_volumes.tsv", sep="\t", na_values="n/a")
+    qc = pd.read_csv(results / "group" / "registration_qc.tsv", sep="\t").set_index("subject")
     for row in volumes.itertuples():
         truth_file = next((results / "demo" / "truth" / f"sub-{row.subject}").rglob("*_stats.json"))
         truth = json.loads(truth_file.read_text())
@@ -385,6 +391,11 @@ def test_brain_volumes_follow_the_demo_truth(results):
         assert row.icv_mm3 == pytest.approx(truth["icv_mm3"], rel=0.05)
         assert row.hippocampus_mm3 == pytest.approx(truth["hippocampus_mm3"], rel=0.25)
         assert row.csf_mm3 + row.gm_mm3 + row.wm_mm3 == pytest.approx(row.icv_mm3, rel=1e-3)
+        # the tissue classes the atlas propagation segmented, as shares of the ICV
+        classes = qc.loc[row.subject, ["tissue_csf_ml", "tissue_gm_ml", "tissue_wm_ml"]]
+        assert row.wm_mm3 / row.icv_mm3 == pytest.approx(
+            classes.tissue_wm_ml / classes.sum(), rel=1e-3
+        )
 
 
 def test_statistics_tables_and_figures(results):

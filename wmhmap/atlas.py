@@ -36,7 +36,13 @@ from scipy import ndimage as ndi
 
 from wmhmap.antspy import load_ants
 from wmhmap.brainmask import mask_dice
-from wmhmap.brainvolumes import WM_CORE_MM, atlas_white_matter_core, segment_tissues
+from wmhmap.brainvolumes import (
+    WM_CORE_MM,
+    Tissues,
+    atlas_white_matter_core,
+    segment_tissues,
+    tissue_volumes,
+)
 from wmhmap.errors import InputError
 from wmhmap.geometry import to_ants
 from wmhmap.imageio import like
@@ -126,6 +132,10 @@ class Propagation:
     atlas_to_subject: LinearTransform
     """Maps subject (T1w or FLAIR native) world points to atlas world points."""
     quality: dict[str, Any]
+    tissue_mm3: dict[str, float] | None = None
+    """CSF, GM and WM of the T1w's tissue classes in its brain mask (posterior sums, mm^3;
+    :func:`wmhmap.brainvolumes.tissue_volumes`); ``None`` for a FLAIR fit. The brain
+    volumes are measured from these: the same classes the region map used."""
 
 
 def build_atlas_labels(
@@ -292,13 +302,14 @@ def fit_brain_masks(
 LESION_CORE_MM = WM_CORE_MM
 """Depth inside the atlas white matter beyond which grey-matter-like T1w voxels count as
 white matter (:func:`subject_white_matter`). The same core starts Atropos's white-matter
-class, here and in the brain-volume job, so both jobs get the same tissue classes."""
+class (:func:`wmhmap.brainvolumes.segment_tissues`), whose volumes the brain-volume job
+reads from this job (:attr:`Propagation.tissue_mm3`)."""
 
 
 def subject_white_matter(
     t1: nib.Nifti1Image, brain: npt.ArrayLike, atlas_white_matter: npt.ArrayLike
-) -> tuple[nib.Nifti1Image, dict[str, float]]:
-    """The subject's white matter on its T1w, and the mean intensities of the classes.
+) -> tuple[nib.Nifti1Image, Tissues]:
+    """The subject's white matter on its T1w, and the tissue classes it came from.
 
     White matter is Atropos's (three classes inside the brain, posterior > 0.5), plus the
     voxels deeper than :data:`LESION_CORE_MM` inside the atlas white matter (carried onto
@@ -312,9 +323,7 @@ def subject_white_matter(
     p = tissues.posteriors
     lesion_like = core & (p["gm"] >= p["csf"]) & np.asarray(brain, bool)
     white = (p["wm"] > 0.5) | lesion_like
-    return like(white.astype(np.float32), t1, np.float32), {
-        f"{name}_mean": mean for name, mean in tissues.means.items()
-    }
+    return like(white.astype(np.float32), t1, np.float32), tissues
 
 
 def propagate_atlas(
@@ -364,13 +373,12 @@ def propagate_atlas(
         fixed_mask=region,
         initial=first,
     )
-    subject_wm = None
-    if modality == "T1w" and (s.wm_restricted or s.region_map == "white_matter"):
+    subject_wm = tissue_mm3 = None
+    if modality == "T1w":  # the classes serve the region map and the brain volumes
         atlas_wm = apply_linear(atlas.white_matter, subject, [final], interpolation="mask")
-        subject_wm, tissue_means = subject_white_matter(
-            subject, brain, np.asarray(atlas_wm.dataobj) > 0
-        )
-        quality.update({f"tissue_{k}": v for k, v in tissue_means.items()})
+        subject_wm, tissues = subject_white_matter(subject, brain, np.asarray(atlas_wm.dataobj) > 0)
+        quality.update({f"tissue_{k}_mean": v for k, v in tissues.means.items()})
+        tissue_mm3 = tissue_volumes(tissues, subject)
     if s.wm_restricted:
         wm_target = subject_wm
         if wm_target is None:  # FLAIR: the atlas white matter is all there is
@@ -430,4 +438,5 @@ def propagate_atlas(
         },
         atlas_to_subject=final,
         quality=quality,
+        tissue_mm3=tissue_mm3,
     )

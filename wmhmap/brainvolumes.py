@@ -9,6 +9,8 @@ subject's bias-corrected T1w on its own grid (thick-slice FLAIR grids blur tissu
   intensity of the atlas's deep white matter, an MRF prior of 0.1) inside that mask;
   a volume is the sum of its class's posterior
   probabilities times the voxel volume, so partial-volume voxels count by their share.
+  The workflow segments each T1w once, in the atlas propagation (whose white-matter
+  region map is cut from the same classes), and measures these volumes from there.
   Classes are named by mean T1w intensity (CSF < GM < WM); white-matter lesions, dark on
   T1w, partly land in GM, as they do in most T1-only pipelines;
 - **hippocampus**: the atlas hippocampus carried over by the affine transform, then
@@ -27,8 +29,10 @@ every subject, so group comparisons hold; absolute tissue volumes need a dedicat
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -178,6 +182,31 @@ def segment_tissues(
     return Tissues(posteriors, {name: means[k] for name, k in zip(TISSUES, order, strict=True)})
 
 
+def tissue_volumes(tissues: Tissues, t1: nib.Nifti1Image) -> dict[str, float]:
+    """Each class's volume in mm^3: the sum of its posteriors times the voxel volume."""
+    voxel = voxel_volume_mm3(t1)
+    return {name: float(tissues.posteriors[name].sum()) * voxel for name in TISSUES}
+
+
+def tissue_columns(tissue_mm3: Mapping[str, float] | None) -> dict[str, float]:
+    """The registration QC row's ``tissue_<class>_ml`` (NaN for a FLAIR fit).
+
+    >>> tissue_columns({"csf": 250_000.0, "gm": 600_000.0, "wm": 450_123.4})
+    {'tissue_csf_ml': 250.0, 'tissue_gm_ml': 600.0, 'tissue_wm_ml': 450.123}
+    >>> tissue_columns(None)["tissue_wm_ml"]
+    nan
+    """
+    return {
+        f"tissue_{name}_ml": round(tissue_mm3[name] / 1000, 3) if tissue_mm3 else float("nan")
+        for name in TISSUES
+    }
+
+
+def tissue_mm3_from_columns(row: Mapping[str, Any]) -> dict[str, float]:
+    """The tissue volumes (mm^3) of a registration QC row (:func:`tissue_columns`)."""
+    return {name: 1000 * float(row[f"tissue_{name}_ml"]) for name in TISSUES}
+
+
 def hippocampus_volume(
     t1: nib.Nifti1Image,
     atlas_t1: nib.Nifti1Image,
@@ -239,14 +268,18 @@ def brain_volumes(
     atlas_t1: nib.Nifti1Image | None = None,
     atlas_hippocampus: nib.Nifti1Image | None = None,
     atlas_white_matter: nib.Nifti1Image | None = None,
+    tissue_mm3: Mapping[str, float] | None = None,
 ) -> BrainVolumes:
     """Measure ICV, CSF, GM, WM and hippocampal volumes of one subject.
 
     ``t1`` is the bias-corrected T1w on its own grid, ``brain_mask`` its brain mask,
     ``atlas_to_t1`` the affine atlas registration onto it (see the module docstring).
     Without ``atlas_hippocampus`` (and ``atlas_t1``) the hippocampal volume is NaN.
-    ``atlas_white_matter``, carried onto the T1w, starts Atropos's classes from the
-    anatomy (:func:`segment_tissues`); without it they start from the histogram.
+    ``tissue_mm3`` gives the tissue classes already segmented in this mask (the atlas
+    propagation's, :attr:`wmhmap.atlas.Propagation.tissue_mm3`: the workflow segments
+    each T1w once); without it Atropos runs here, its classes started from the anatomy
+    by ``atlas_white_matter`` carried onto the T1w (:func:`segment_tissues`), else from
+    the histogram.
     """
     mask = np.asarray(brain_mask.dataobj) > 0
     if mask.shape != t1.shape:
@@ -255,18 +288,24 @@ def brain_volumes(
             fix="use the brain mask of this T1w",
         )
     voxel = voxel_volume_mm3(t1)
-    core = None
-    if atlas_white_matter is not None:
-        carried = apply_linear(atlas_white_matter, t1, [atlas_to_t1], interpolation="mask")
-        core = atlas_white_matter_core(np.asarray(carried.dataobj) > 0, t1)
-    posteriors = segment_tissues(t1, mask, white_matter_core=core).posteriors
+    if tissue_mm3 is None:
+        core = None
+        if atlas_white_matter is not None:
+            carried = apply_linear(atlas_white_matter, t1, [atlas_to_t1], interpolation="mask")
+            core = atlas_white_matter_core(np.asarray(carried.dataobj) > 0, t1)
+        tissue_mm3 = tissue_volumes(segment_tissues(t1, mask, white_matter_core=core), t1)
+    sums = {k: float(tissue_mm3[k]) for k in TISSUES}
+    if not all(np.isfinite(v) and v >= 0 for v in sums.values()) or sum(sums.values()) <= 0:
+        raise InputError(
+            f"tissue volumes {sums} are not volumes",
+            fix="rerun the atlas propagation of this subject",
+        )
     hippocampus_mm3 = float("nan")
     if atlas_hippocampus is not None:
         if atlas_t1 is None:
             raise ValueError("atlas_hippocampus needs atlas_t1 for the deformable refinement")
         hippocampus_mm3 = hippocampus_volume(t1, atlas_t1, atlas_hippocampus, atlas_to_t1)
-    sums = {k: float(v.sum()) for k, v in posteriors.items()}
-    share = {k: v / max(sum(sums.values()), 1e-9) for k, v in sums.items()}
+    share = {k: v / sum(sums.values()) for k, v in sums.items()}
     icv = float(mask.sum() * voxel)
     return BrainVolumes(
         hippocampus_mm3=hippocampus_mm3,

@@ -347,6 +347,17 @@ class Plan:
     def atlas_labels(self, subject: str) -> str:
         return self.bids(subject, space=GRID, desc="atlas", suffix="dseg")
 
+    def registration_qc(self, subject: str) -> str:
+        """The atlas propagation's QC row (its measures and the T1w's tissue volumes)."""
+        return self.bids(
+            subject,
+            datatype="qc",
+            space=GRID,
+            desc="atlas",
+            suffix="registration",
+            extension=".tsv",
+        )
+
     def normalization_inputs(self, subject: str, modality: str) -> dict[str, str]:
         files = {
             "image": self.n4_image(subject, modality),
@@ -470,8 +481,8 @@ class Plan:
             "native": self.n4_image(subject, native),
             "native_brain": self.native_brain_mask(subject, native),
             "xfm": self.atlas_xfm(subject),
+            "registration_qc": self.registration_qc(subject),  # its tissue classes
             "atlas_t1": self.atlas_files()["atlas_t1"],
-            "atlas_white_matter": self.atlas_files()["atlas_white_matter"],
         }
         if native != self.reference_modality(subject):
             files["t1w_to_flair"] = self.t1w_to_flair_xfm(subject)

@@ -52,17 +52,20 @@ class QcThresholds:
     icv_ml: tuple[float, float] = (900.0, 2200.0)
     region_volume_ratio: tuple[float, float] = (0.1, 4.0)
     max_fov_edge_mm2: float = 1000.0
+    wm_share: tuple[float, float] = (0.2, 0.6)
 
     @classmethod
     def from_config(cls, qc: Mapping[str, Any]) -> QcThresholds:
         low, high = (float(v) for v in qc["icv_ml"])
         ratio_low, ratio_high = (float(v) for v in qc["region_volume_ratio"])
+        share_low, share_high = (float(v) for v in qc["wm_share"])
         return cls(
             float(qc["min_brain_dice"]),
             float(qc["min_correlation"]),
             (low, high),
             (ratio_low, ratio_high),
             float(qc["max_fov_edge_mm2"]),
+            (share_low, share_high),
         )
 
 
@@ -82,8 +85,9 @@ def registration_flags(
 
     ``quality`` holds ``brain_dice`` and ``icv_ml``, and optionally the smallest and
     largest region-volume ratios (``region_ratio_min``/``_max`` with the regions in
-    ``region_min``/``region_max``) and the brain at the field of view's edge
-    (``fov_edge_mm2``, and where: ``fov_edge``; :func:`brain_at_fov_edge`).
+    ``region_min``/``region_max``), the brain at the field of view's edge
+    (``fov_edge_mm2``, and where: ``fov_edge``; :func:`brain_at_fov_edge`) and the T1w's
+    tissue volumes (``tissue_<class>_ml``; :func:`white_matter_share`).
 
     >>> flags = registration_flags({"brain_dice": 0.7, "icv_ml": 2600.0}, QcThresholds())
     >>> [f.reason for f in flags]  # doctest: +NORMALIZE_WHITESPACE
@@ -145,7 +149,34 @@ def registration_flags(
                 "ICV, volumes and loads miss what lies beyond)",
             )
         )
+    share = white_matter_share(quality)
+    share_low, share_high = t.wm_share
+    if math.isfinite(share) and not share_low <= share <= share_high:
+        flags.append(
+            Flag(
+                "wm_share",
+                share,
+                f"tissue classes: white matter {100 * share:.0f} % of the T1w's brain, outside "
+                f"{100 * share_low:.0f}-{100 * share_high:.0f} % (the brain volumes and the "
+                "white-matter region map are suspect)",
+            )
+        )
     return flags
+
+
+def white_matter_share(quality: Mapping[str, Any]) -> float:
+    """The T1w's white matter as a share of its brain mask, from the tissue classes of a
+    QC row (``tissue_csf_ml``, ``tissue_gm_ml``, ``tissue_wm_ml``); NaN without them.
+
+    >>> white_matter_share({"tissue_csf_ml": 300, "tissue_gm_ml": 600, "tissue_wm_ml": 500})
+    0.35714285714285715
+    >>> white_matter_share({"tissue_wm_ml": float("nan")})
+    nan
+    """
+    values = [float(quality.get(f"tissue_{name}_ml", math.nan)) for name in ("csf", "gm", "wm")]
+    if not all(math.isfinite(v) for v in values) or sum(values) <= 0:
+        return math.nan
+    return values[2] / sum(values)
 
 
 FACES = {

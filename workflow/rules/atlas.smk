@@ -38,14 +38,7 @@ rule propagate_atlas_labels:
             subject="{subject}", space=GRID, label="WM", desc="atlas", suffix="mask"
         ),
         xfm=PLAN.atlas_xfm("{subject}"),
-        qc=bids(
-            subject="{subject}",
-            datatype="qc",
-            space=GRID,
-            desc="atlas",
-            suffix="registration",
-            extension=".tsv",
-        ),
+        qc=PLAN.registration_qc("{subject}"),
         figure=report(
             bids(
                 subject="{subject}",
@@ -100,12 +93,13 @@ rule collect_registration_qc:
     conda:
         "../envs/imaging.yaml"
     params:
-        # each threshold its own param: the table depends on these five alone
+        # each threshold its own param: the table depends on these six alone
         min_brain_dice=config["qc"]["min_brain_dice"],
         min_correlation=config["qc"]["min_correlation"],
         icv_ml=config["qc"]["icv_ml"],
         region_volume_ratio=config["qc"]["region_volume_ratio"],
         max_fov_edge_mm2=config["qc"]["max_fov_edge_mm2"],
+        wm_share=config["qc"]["wm_share"],
         code=code_version("collect_registration_qc.py"),
     script:
         "../scripts/collect_registration_qc.py"

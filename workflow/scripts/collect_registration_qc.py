@@ -12,6 +12,7 @@ def main(log):
             "icv_ml": p.icv_ml,
             "region_volume_ratio": p.region_volume_ratio,
             "max_fov_edge_mm2": p.max_fov_edge_mm2,
+            "wm_share": p.wm_share,
         }
     )
     tables = [pd.read_csv(path, sep="\t", na_values="n/a") for path in snakemake.input.tables]

@@ -14,6 +14,7 @@ def main(log):
     import pandas as pd
 
     from wmhmap.atlas import Atlas, PropagationSettings, propagate_atlas
+    from wmhmap.brainvolumes import tissue_columns
     from wmhmap.imageio import atomic_open, atomic_path, load_image, save_image, voxel_volume_mm3
     from wmhmap.paths import wildcards_key
     from wmhmap.preprocess import LinearRegistrationSettings, LinearTransform
@@ -80,6 +81,9 @@ def main(log):
         "regions_found": len(np.intersect1d(np.unique(result.labels.dataobj), table.ids)),
         "fov_edge_mm2": round(edge["fov_edge_mm2"], 1),
         "fov_edge": edge["fov_edge"],
+        # the T1w's tissue classes in its brain mask: the brain volumes are measured
+        # from these (n/a for a FLAIR fit)
+        **tissue_columns(result.tissue_mm3),
         # region volumes as shares of the ICV against the atlas's
         **region_volume_extremes(
             result.labels,

@@ -225,12 +225,6 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
     }
 
 
-def white_matter_share(row: dict) -> float:
-    from wmhmap.qc import white_matter_share as share
-
-    return share(row)
-
-
 FLAIR_SCANS = ("lesion_flair/isbi01", "lesion_flair/isbi02", "lesion_flair/lesjak07")
 """Real FLAIRs registered without a T1w: ISBI raw (skull, neck, 0.8 x 0.8 x 4.4 and
 2.2 mm slices) and a skull-stripped MNI FLAIR."""
@@ -326,6 +320,8 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def main() -> None:
+    from wmhmap.qc import white_matter_share
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", nargs="*", help="default: all 20")
     parser.add_argument("--jobs", type=int, default=1, help="subjects side by side")

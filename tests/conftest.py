@@ -103,6 +103,34 @@ def simulated_subject(template, demo_labels):
     return simulate(template, demo_labels, 5)
 
 
+def propagate_demo_subject(demo_atlas, subject, **settings):
+    """The workflow's anatomy steps on a demo subject: brain extraction and N4 of each
+    scan, rigid T1w -> FLAIR, atlas propagation onto the FLAIR grid. Returns the
+    prepared T1w and the propagation."""
+    from wmhmap.atlas import PropagationSettings, propagate_atlas
+    from wmhmap.preprocess import prepare_scan, register_linear
+
+    t1 = prepare_scan(subject.t1)
+    flair = prepare_scan(subject.flair)
+    rigid = register_linear(flair.image, t1.image, kind="Rigid")
+    propagation = propagate_atlas(
+        demo_atlas, t1.image, flair.image, t1.brain, rigid, PropagationSettings(**settings)
+    )
+    return t1, propagation
+
+
+@pytest.fixture(scope="session")
+def demo_propagations(demo_atlas, template, demo_labels, simulated_subject):
+    """(subject, prepared T1w, propagation) of a CN demo subject and of the AD subject of
+    ``simulated_subject``, default settings: the atlas and brain-volume tests share them
+    (two propagations, about 40 s)."""
+    out = []
+    for subject in (simulate(template, demo_labels, 0), simulated_subject):
+        t1, propagation = propagate_demo_subject(demo_atlas, subject)
+        out.append((subject, t1, propagation))
+    return out
+
+
 def shared_dir(variable: str, default: Path) -> Path:
     value = os.environ.get(variable)
     if not value:

@@ -1,33 +1,17 @@
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, shared_dir, simulate
+from conftest import SHARED_DATA, shared_dir
 
-from wmhmap.atlas import PropagationSettings, propagate_atlas
 from wmhmap.geometry import reorient_to_ras
 from wmhmap.metrics import region_dice
-from wmhmap.preprocess import prepare_scan, register_linear
 from wmhmap.regions import load_region_table
 
 
-def propagate_demo_subject(demo_atlas, subject, **settings):
-    """The workflow's steps: brain extraction and N4 of each scan, rigid T1w -> FLAIR,
-    atlas propagation onto the FLAIR grid."""
-    t1 = prepare_scan(subject.t1)
-    flair = prepare_scan(subject.flair)
-    rigid = register_linear(flair.image, t1.image, kind="Rigid")
-    return propagate_atlas(
-        demo_atlas, t1.image, flair.image, t1.brain, rigid, PropagationSettings(**settings)
-    )
-
-
-def test_atlas_propagation_reaches_region_dice_of_080(
-    demo_atlas, template, demo_labels, simulated_subject
-):
+def test_atlas_propagation_reaches_region_dice_of_080(demo_propagations):
     table = load_region_table()
     dice = []
-    for subject in (simulated_subject, simulate(template, demo_labels, 0)):
-        result = propagate_demo_subject(demo_atlas, subject)
+    for subject, _, result in demo_propagations:
         truth = np.asarray(reorient_to_ras(subject.regions).dataobj)
         scores = region_dice(np.asarray(result.labels.dataobj), truth, table)
         assert scores.dice.notna().all()

@@ -2,17 +2,14 @@
 
 import numpy as np
 import pytest
-from conftest import simulate
-from test_atlas import propagate_demo_subject
 
 from wmhmap.brainvolumes import brain_volumes
 from wmhmap.geometry import reorient_to_ras
 from wmhmap.imageio import like
-from wmhmap.preprocess import prepare_scan
 
 
 @pytest.fixture(scope="module")
-def measured(demo_atlas, template, demo_labels, simulated_subject):
+def measured(demo_atlas, template, demo_propagations):
     """(measured, truth) for a CN subject and the AD subject of the session fixture, as
     the workflow measures them: from the tissue classes of the atlas propagation. Each
     row also holds the volumes of Atropos run anew by ``brain_volumes`` (``own_*``)."""
@@ -20,9 +17,7 @@ def measured(demo_atlas, template, demo_labels, simulated_subject):
     voxel_mm3 = abs(np.linalg.det(hippocampus.affine[:3, :3]))
     template_volume = float(template.hippocampus.sum()) * voxel_mm3
     out = []
-    for subject in (simulate(template, demo_labels, 0), simulated_subject):
-        result = propagate_demo_subject(demo_atlas, subject)
-        t1 = prepare_scan(subject.t1)
+    for subject, t1, result in demo_propagations:
         assert result.tissue_mm3 is not None
         volumes = brain_volumes(
             t1.image,
@@ -90,9 +85,12 @@ def test_without_an_atlas_hippocampus_the_column_is_missing(demo_atlas, simulate
     t1 = reorient_to_ras(simulated_subject.t1)
     empty_fit = LinearTransform(np.eye(4))
     brain = like(np.asarray(t1.dataobj) > 0, t1, np.uint8)
-    volumes = brain_volumes(t1, brain, empty_fit)
+    # the classes as the propagation gives them (Atropos's own path: ``measured``)
+    thirds = {"csf": 1.0, "gm": 1.0, "wm": 1.0}
+    volumes = brain_volumes(t1, brain, empty_fit, tissue_mm3=thirds)
     assert np.isnan(volumes.hippocampus_mm3)
     assert volumes.icv_mm3 > 0
+    assert volumes.gm_mm3 == pytest.approx(volumes.icv_mm3 / 3)
 
 
 def test_atropos_leaves_nothing_in_the_temp_folder(tmp_path, monkeypatch):

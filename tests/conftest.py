@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import nibabel as nib
 import numpy as np
@@ -103,10 +104,19 @@ def simulated_subject(template, demo_labels):
     return simulate(template, demo_labels, 5)
 
 
-def propagate_demo_subject(demo_atlas, subject, **settings):
+class DemoPropagation(NamedTuple):
+    """The workflow's anatomy steps on one demo subject (:func:`propagate_demo_subject`)."""
+
+    subject: Any  # wmhmap.demo.simulate.SimulatedSubject
+    t1: Any  # the prepared scans (wmhmap.preprocess.PreparedScan)
+    flair: Any
+    t1_to_flair: Any  # the rigid fit (wmhmap.preprocess.LinearTransform)
+    propagation: Any  # wmhmap.atlas.Propagation
+
+
+def propagate_demo_subject(demo_atlas, subject, **settings) -> DemoPropagation:
     """The workflow's anatomy steps on a demo subject: brain extraction and N4 of each
-    scan, rigid T1w -> FLAIR, atlas propagation onto the FLAIR grid. Returns the
-    prepared T1w and the propagation."""
+    scan, rigid T1w -> FLAIR, atlas propagation onto the FLAIR grid."""
     from wmhmap.atlas import PropagationSettings, propagate_atlas
     from wmhmap.preprocess import prepare_scan, register_linear
 
@@ -116,19 +126,18 @@ def propagate_demo_subject(demo_atlas, subject, **settings):
     propagation = propagate_atlas(
         demo_atlas, t1.image, flair.image, t1.brain, rigid, PropagationSettings(**settings)
     )
-    return t1, propagation
+    return DemoPropagation(subject, t1, flair, rigid, propagation)
 
 
 @pytest.fixture(scope="session")
 def demo_propagations(demo_atlas, template, demo_labels, simulated_subject):
-    """(subject, prepared T1w, propagation) of a CN demo subject and of the AD subject of
-    ``simulated_subject``, default settings: the atlas and brain-volume tests share them
-    (two propagations, about 40 s)."""
-    out = []
-    for subject in (simulate(template, demo_labels, 0), simulated_subject):
-        t1, propagation = propagate_demo_subject(demo_atlas, subject)
-        out.append((subject, t1, propagation))
-    return out
+    """A CN demo subject and the AD subject of ``simulated_subject`` through the anatomy
+    steps, default settings: the atlas, brain-volume and QC tests share them (two
+    propagations, about 40 s)."""
+    return [
+        propagate_demo_subject(demo_atlas, subject)
+        for subject in (simulate(template, demo_labels, 0), simulated_subject)
+    ]
 
 
 def shared_dir(variable: str, default: Path) -> Path:

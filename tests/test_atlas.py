@@ -11,7 +11,8 @@ from wmhmap.regions import load_region_table
 def test_atlas_propagation_reaches_region_dice_of_080(demo_propagations):
     table = load_region_table()
     dice = []
-    for subject, _, result in demo_propagations:
+    for demo in demo_propagations:
+        subject, result = demo.subject, demo.propagation
         truth = np.asarray(reorient_to_ras(subject.regions).dataobj)
         scores = region_dice(np.asarray(result.labels.dataobj), truth, table)
         assert scores.dice.notna().all()

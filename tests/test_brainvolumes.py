@@ -17,7 +17,8 @@ def measured(demo_atlas, template, demo_propagations):
     voxel_mm3 = abs(np.linalg.det(hippocampus.affine[:3, :3]))
     template_volume = float(template.hippocampus.sum()) * voxel_mm3
     out = []
-    for subject, t1, result in demo_propagations:
+    for demo in demo_propagations:
+        subject, t1, result = demo.subject, demo.t1, demo.propagation
         assert result.tissue_mm3 is not None
         volumes = brain_volumes(
             t1.image,

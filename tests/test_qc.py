@@ -3,7 +3,9 @@
 import nibabel as nib
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
+from wmhmap.preprocess import LinearTransform
 from wmhmap.qc import QcThresholds, brain_at_fov_edge, region_volume_ratios, registration_flags
 
 GOOD = {
@@ -21,6 +23,8 @@ GOOD = {
     "tissue_csf_ml": 420.0,
     "tissue_gm_ml": 560.0,
     "tissue_wm_ml": 470.0,
+    # the T1w's and the FLAIR's brain masks after their rigid fit: 0.977-0.986 on real scans
+    "t1w_flair_dice": 0.981,
 }
 
 
@@ -55,6 +59,12 @@ def test_a_good_fit_has_no_flags():
             "wm_share",
             "white matter 71 %",
         ),
+        (
+            # a real Lesjak T1w moved 5 mm off its FLAIR (measured: 0.930-0.935)
+            {"t1w_flair_dice": 0.931},
+            "t1w_flair_dice",
+            "T1w -> FLAIR registration: brain overlap 0.931 < 0.950",
+        ),
     ],
 )
 def test_each_problem_is_flagged_with_its_measure(change, measure, words):
@@ -75,6 +85,7 @@ def test_thresholds_come_from_the_config_section():
         "region_volume_ratio": [0.7, 1.2],
         "max_fov_edge_mm2": 400,
         "wm_share": [0.35, 0.5],
+        "min_t1w_flair_dice": 0.99,
     }
     flags = registration_flags(GOOD, QcThresholds.from_config(qc))
     assert {f.measure for f in flags} == {
@@ -85,6 +96,7 @@ def test_thresholds_come_from_the_config_section():
         "region_ratio_max",
         "fov_edge_mm2",
         "wm_share",
+        "t1w_flair_dice",
     }
 
 
@@ -92,6 +104,53 @@ def test_a_table_from_before_the_edge_measure_is_not_flagged_for_it():
     old = {k: v for k, v in GOOD.items() if not k.startswith("fov_edge")}
     assert registration_flags(old, QcThresholds()) == []
     assert registration_flags({**old, "fov_edge_mm2": float("nan")}, QcThresholds()) == []
+
+
+def test_a_subject_with_one_scan_or_an_older_table_has_no_t1w_flair_fit_to_judge():
+    one_scan = {**GOOD, "t1w_flair_dice": float("nan")}
+    old = {k: v for k, v in GOOD.items() if k != "t1w_flair_dice"}
+    assert registration_flags(one_scan, QcThresholds()) == []
+    assert registration_flags(old, QcThresholds()) == []
+
+
+def _moved(fit: LinearTransform, flair_brain: nib.Nifti1Image, *, mm=0.0, degrees=0.0):
+    """``fit`` (FLAIR points -> T1w points) with the FLAIR side moved ``mm`` along x and
+    turned ``degrees`` about z round the brain's centre."""
+    centre = (flair_brain.affine @ np.r_[np.argwhere(np.asarray(flair_brain.dataobj)).mean(0), 1])[
+        :3
+    ]
+    turn = Rotation.from_euler("z", degrees, degrees=True).as_matrix()
+    move = np.eye(4)
+    move[:3, :3] = turn
+    move[:3, 3] = centre - turn @ centre + [mm, 0.0, 0.0]
+    return LinearTransform(fit.matrix_ras @ move)
+
+
+def test_a_t1w_off_its_flair_is_flagged_and_a_t1w_slab_is_not(demo_propagations):
+    """Ground truth by construction, on the demo's rigid T1w -> FLAIR fits (T1w 2 mm,
+    FLAIR 2 x 2 x 4 mm, masks from deepbet on each scan): the fits overlap, the same fits
+    moved 10 mm or turned 15 degrees are flagged, and a T1w slab without the lower 40 %
+    of its brain keeps the fit's overlap (counted where the slab's view reaches)."""
+    from wmhmap.atlas import coregistration_overlap
+    from wmhmap.brainmask import mask_dice
+    from wmhmap.preprocess import apply_linear
+
+    for demo in demo_propagations:
+        t1_brain, flair_brain, fit = demo.t1.brain, demo.flair.brain, demo.t1_to_flair
+        good = coregistration_overlap(t1_brain, flair_brain, fit)
+        assert good > 0.97, good
+        assert registration_flags({**GOOD, "t1w_flair_dice": good}, QcThresholds()) == []
+        for moved in (_moved(fit, flair_brain, mm=10.0), _moved(fit, flair_brain, degrees=15.0)):
+            off = coregistration_overlap(t1_brain, flair_brain, moved)
+            (flag,) = registration_flags({**GOOD, "t1w_flair_dice": off}, QcThresholds())
+            assert flag.measure == "t1w_flair_dice" and off < 0.94, off
+
+        rows = np.nonzero(np.asarray(t1_brain.dataobj).any(axis=(0, 1)))[0]  # RAS: z up
+        slab = t1_brain.slicer[:, :, rows[0] + int(0.4 * (rows[-1] - rows[0])) :]
+        assert coregistration_overlap(slab, flair_brain, fit) == pytest.approx(good, abs=0.01)
+        # over the whole FLAIR grid the slab would look like a bad fit
+        carried = np.asarray(apply_linear(slab, flair_brain, [fit], interpolation="mask").dataobj)
+        assert mask_dice(carried > 0, np.asarray(flair_brain.dataobj) > 0) < 0.9
 
 
 def test_a_flair_fit_or_an_older_table_has_no_tissue_classes_to_judge():

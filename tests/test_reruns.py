@@ -86,6 +86,7 @@ RERUNS = [
     ("a QC threshold", {"qc": {"min_correlation": 0.2}}, {"collect_registration_qc"}),
     ("the field-of-view edge flag", {"qc": {"max_fov_edge_mm2": 500}}, {"collect_registration_qc"}),
     ("the white-matter share flag", {"qc": {"wm_share": [0.3, 0.5]}}, {"collect_registration_qc"}),
+    ("the T1w-FLAIR fit flag", {"qc": {"min_t1w_flair_dice": 0.9}}, {"collect_registration_qc"}),
     (
         "the number of clusters (and the per-cluster frequency maps)",
         {"stats": {"cluster_k": 2}},

@@ -82,6 +82,10 @@ def test_registration_qc_table(results):
     tissues = qc.tissue_csf_ml + qc.tissue_gm_ml + qc.tissue_wm_ml
     share = qc.tissue_wm_ml / tissues
     assert share[t1w].between(0.3, 0.45).all() and share[~t1w].isna().all(), share
+    # the T1w on its FLAIR after the rigid fit (the demo: 0.983 for two subjects in
+    # tests/test_qc.py); none for a subject with one scan
+    assert qc.t1w_flair_dice[t1w].between(0.97, 1).all(), qc.t1w_flair_dice
+    assert qc.t1w_flair_dice[~t1w].isna().all()
     assert all((results / path).is_file() for path in qc.overlay)
 
 

@@ -15,6 +15,10 @@ A subject's atlas registration is flagged, with the measure named, when
   on 20 real subjects 0.14-0.85 and 1.43-2.03, the smallest in the corpus callosum and
   fornix of atrophied brains with large ventricles, so only a region that all but
   vanishes (< 0.1) or swells past 4 x is flagged;
+- the T1w does not lie on the FLAIR it was rigidly registered to (``t1w_flair_dice``
+  below ``min_t1w_flair_dice``, 0.95 by default; :func:`wmhmap.atlas.coregistration_overlap`):
+  the atlas regions reach the FLAIR grid through that fit, and the lesion model reads
+  the T1w there. Real fits 0.977-0.986; 5 mm off 0.93-0.94, 10 degrees off 0.93-0.95;
 - the brain mask reaches the edge of a scan's field of view over more than
   ``max_fov_edge_mm2`` (1,000 mm² by default) in its outermost slice
   (:func:`brain_at_fov_edge`): the brain goes on beyond the scan, so the ICV, the brain
@@ -53,6 +57,7 @@ class QcThresholds:
     region_volume_ratio: tuple[float, float] = (0.1, 4.0)
     max_fov_edge_mm2: float = 1000.0
     wm_share: tuple[float, float] = (0.2, 0.6)
+    min_t1w_flair_dice: float = 0.95
 
     @classmethod
     def from_config(cls, qc: Mapping[str, Any]) -> QcThresholds:
@@ -66,6 +71,7 @@ class QcThresholds:
             (ratio_low, ratio_high),
             float(qc["max_fov_edge_mm2"]),
             (share_low, share_high),
+            float(qc["min_t1w_flair_dice"]),
         )
 
 
@@ -87,7 +93,8 @@ def registration_flags(
     largest region-volume ratios (``region_ratio_min``/``_max`` with the regions in
     ``region_min``/``region_max``), the brain at the field of view's edge
     (``fov_edge_mm2``, and where: ``fov_edge``; :func:`brain_at_fov_edge`) and the T1w's
-    tissue volumes (``tissue_<class>_ml``; :func:`white_matter_share`).
+    tissue volumes (``tissue_<class>_ml``; :func:`white_matter_share`) and the overlap of
+    its T1w with its FLAIR (``t1w_flair_dice``).
 
     >>> flags = registration_flags({"brain_dice": 0.7, "icv_ml": 2600.0}, QcThresholds())
     >>> [f.reason for f in flags]  # doctest: +NORMALIZE_WHITESPACE
@@ -147,6 +154,21 @@ def registration_flags(
                 f"brain cut by the field of view: {float(edge):.0f} mm² of brain on the "
                 f"{quality.get('fov_edge') or 'edge'} > {t.max_fov_edge_mm2:.0f} mm² (the "
                 "ICV, volumes and loads miss what lies beyond)",
+            )
+        )
+    coregistration = quality.get("t1w_flair_dice")
+    if (
+        coregistration is not None
+        and math.isfinite(float(coregistration))
+        and float(coregistration) < t.min_t1w_flair_dice
+    ):
+        flags.append(
+            Flag(
+                "t1w_flair_dice",
+                float(coregistration),
+                f"T1w -> FLAIR registration: brain overlap {float(coregistration):.3f} < "
+                f"{t.min_t1w_flair_dice:.3f} (the T1w and the atlas regions carried through "
+                "it are misplaced on the FLAIR grid)",
             )
         )
     share = white_matter_share(quality)

@@ -13,6 +13,7 @@ def main(log):
             "region_volume_ratio": p.region_volume_ratio,
             "max_fov_edge_mm2": p.max_fov_edge_mm2,
             "wm_share": p.wm_share,
+            "min_t1w_flair_dice": p.min_t1w_flair_dice,
         }
     )
     tables = [pd.read_csv(path, sep="\t", na_values="n/a") for path in snakemake.input.tables]

@@ -13,7 +13,7 @@ def main(log):
     import numpy as np
     import pandas as pd
 
-    from wmhmap.atlas import Atlas, PropagationSettings, propagate_atlas
+    from wmhmap.atlas import Atlas, PropagationSettings, coregistration_overlap, propagate_atlas
     from wmhmap.brainvolumes import tissue_columns
     from wmhmap.imageio import atomic_open, atomic_path, load_image, save_image, voxel_volume_mm3
     from wmhmap.paths import wildcards_key
@@ -68,6 +68,10 @@ def main(log):
     if to_reference is not None:
         masks[modality] = nib.load(i.native_brain)
     edge = fov_edge(masks)
+    # the T1w -> FLAIR fit the labels were carried through: the two brain masks overlap
+    coregistration = float("nan")
+    if to_reference is not None:
+        coregistration = coregistration_overlap(nib.load(i.native_brain), brain, to_reference)
     q = result.quality
     row = {
         "subject": subject,
@@ -81,6 +85,7 @@ def main(log):
         "regions_found": len(np.intersect1d(np.unique(result.labels.dataobj), table.ids)),
         "fov_edge_mm2": round(edge["fov_edge_mm2"], 1),
         "fov_edge": edge["fov_edge"],
+        "t1w_flair_dice": round(coregistration, 4),
         # the T1w's tissue classes in its brain mask: the brain volumes are measured
         # from these (n/a for a FLAIR fit)
         **tissue_columns(result.tissue_mm3),

@@ -37,6 +37,7 @@ def main(log):
         region_map=p.region_map,
     )
     native = nib.load(i.native)
+    native_brain = nib.load(i.native_brain)
     reference = nib.load(i.reference)
     modality = snakemake.wildcards.space if "t1w_to_flair" not in i.keys() else "T1w"
     to_reference = LinearTransform.read(i.t1w_to_flair) if "t1w_to_flair" in i.keys() else None
@@ -44,7 +45,7 @@ def main(log):
         atlas,
         native,
         reference,
-        nib.load(i.native_brain),
+        native_brain,
         to_reference,
         settings,
         modality=modality,
@@ -65,13 +66,12 @@ def main(log):
     # the brain at the field of view's edge, on the scan the atlas was fitted to and on
     # the analysis grid (a FLAIR often covers less of the head than the T1w, or more)
     masks = {snakemake.wildcards.space: brain}
-    if to_reference is not None:
-        masks[modality] = nib.load(i.native_brain)
-    edge = fov_edge(masks)
     # the T1w -> FLAIR fit the labels were carried through: the two brain masks overlap
     coregistration = float("nan")
     if to_reference is not None:
-        coregistration = coregistration_overlap(nib.load(i.native_brain), brain, to_reference)
+        masks[modality] = native_brain
+        coregistration = coregistration_overlap(native_brain, brain, to_reference)
+    edge = fov_edge(masks)
     q = result.quality
     row = {
         "subject": subject,

@@ -315,3 +315,22 @@ def test_load_intervals_are_calibrated_on_the_training_subjects_with_expert_mask
         COHORT, nnunet={"folds": 2}, models={"lesion": {"training_mode": "annotation_free"}}
     )
     assert free.calibration_subjects == ["s0", "s1", "s2", "s3"]
+
+
+def test_brain_volumes_fill_the_wmh_mask_of_each_t1w_visit():
+    """stats.fill_lesions: a visit with a T1w measures its brain volumes after its
+    segmentation (the WMH mask its loads use, on its grid); a FLAIR-only visit has no
+    tissue classes to fill, and with the setting off no visit waits for its mask."""
+    rows = [visit("both"), visit("t1only", flair=False), visit("flaironly", t1=False)]
+    plan = sheet(rows)
+    wmh = {s: plan.bids(s, space=GRID, desc="wmh", suffix="mask") for s in plan.subjects}
+    assert plan.brain_volume_inputs("both")["lesions"] == wmh["both"]
+    assert "space-FLAIR" in wmh["both"]
+    assert plan.brain_volume_inputs("t1only")["lesions"] == wmh["t1only"]
+    assert "space-T1w" in wmh["t1only"]
+    assert "lesions" not in plan.brain_volume_inputs("flaironly")
+    # the mask segment_subject writes
+    written = plan.segmentation_files()["mask"]
+    assert written.format(subject="both", space="FLAIR") == wmh["both"]
+    off = sheet(rows, stats={"fill_lesions": False})
+    assert not any("lesions" in off.brain_volume_inputs(s) for s in off.subjects)

@@ -35,9 +35,12 @@ LOADS = {
 # the frequency maps are drawn per cluster too
 STATISTICS = {"validate_volumes", "classify_diagnoses", "cluster_regional_loads"}
 STATISTICS |= {"map_lesion_frequency"}
+# The brain volumes, measured on the T1w with its WMH mask filled (stats.fill_lesions).
+BRAIN_VOLUMES = {"measure_brain_volumes", "collect_brain_volumes"}
 # The jobs that read the segmentations (directly or through the loads tables).
 AFTER_SEGMENTATION = (
     {"segment_subject", "plot_high_load_panel"}
+    | BRAIN_VOLUMES
     | {"evaluate_wmh_segmentation", "evaluate_region_segmentation", "summarize_evaluation"}
     | LOADS
     | STATISTICS
@@ -59,7 +62,6 @@ UPSTREAM = {
     "normalize_intensity",
     "propagate_atlas_labels",
     "map_zones",
-    "measure_brain_volumes",
     "prepare_reference_mask",
 }
 
@@ -93,6 +95,11 @@ RERUNS = [
         {"cluster_regional_loads", "map_lesion_frequency"},
     ),
     ("AUC bootstrap resamples", {"stats": {"bootstrap": 100}}, {"classify_diagnoses"}),
+    (
+        "lesion filling in the brain volumes (and the classification of them)",
+        {"stats": {"fill_lesions": False}},
+        BRAIN_VOLUMES | {"classify_diagnoses"},
+    ),
     ("the Bland-Altman offset", {"stats": {"log_offset_ml": 0.2}}, {"validate_volumes"}),
     ("compiling the network", {"nnunet": {"compile": True}}, set()),
     (

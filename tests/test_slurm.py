@@ -36,7 +36,6 @@ PREPROCESS_RULES = {
     "normalize_intensity",
     "propagate_atlas_labels",
     "map_zones",
-    "measure_brain_volumes",
     "prepare_reference_mask",  # the test subjects have expert masks
     "segment_wmh_classic",  # ... so their classic masks are scored too
     "staple_wmh_masks",
@@ -46,6 +45,7 @@ SEGMENT_CHAIN = {
     "compute_regional_loads",
     "evaluate_wmh_segmentation",
     "evaluate_region_segmentation",
+    "measure_brain_volumes",  # the T1w with its WMH mask filled (stats.fill_lesions)
 }
 # a subject's overlay draws the intervals calibrated on the training subjects' loads:
 # after the cohort's segment jobs, bundled with other subjects' overlays

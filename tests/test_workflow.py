@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, planned_rules, snakemake
+from conftest import REPO, copy_run, planned_rules, snakemake
 
 from wmhmap.preprocess import dilate_mask_mm
 
@@ -82,6 +82,11 @@ def test_registration_qc_table(results):
     tissues = qc.tissue_csf_ml + qc.tissue_gm_ml + qc.tissue_wm_ml
     share = qc.tissue_wm_ml / tissues
     assert share[t1w].between(0.3, 0.45).all() and share[~t1w].isna().all(), share
+    # and their mean intensities (the WM's fills the lesions for the brain volumes): the
+    # demo's T1w contrast is CSF 0.25 < GM 0.60 < WM 0.88
+    means = qc[["tissue_csf_mean", "tissue_gm_mean", "tissue_wm_mean"]]
+    assert (means[t1w].diff(axis=1).iloc[:, 1:] > 0).all().all(), means
+    assert means[~t1w].isna().all().all()
     # the T1w on its FLAIR after the rigid fit (the demo: 0.983 for two subjects in
     # tests/test_qc.py); none for a subject with one scan
     assert qc.t1w_flair_dice[t1w].between(0.97, 1).all(), qc.t1w_flair_dice
@@ -387,6 +392,8 @@ def test_classic_masks_match_the_true_lesions(results):
 def test_brain_volumes_follow_the_demo_truth(results):
     volumes = pd.read_csv(results / "group" / "brain_volumes.tsv", sep="\t", na_values="n/a")
     qc = pd.read_csv(results / "group" / "registration_qc.tsv", sep="\t").set_index("subject")
+    summary = pd.read_csv(results / "group" / "loads_summary.tsv", sep="\t")
+    wmh_mm3 = summary.set_index("subject").global_mm3
     for row in volumes.itertuples():
         truth_file = next((results / "demo" / "truth" / f"sub-{row.subject}").rglob("*_stats.json"))
         truth = json.loads(truth_file.read_text())
@@ -395,11 +402,48 @@ def test_brain_volumes_follow_the_demo_truth(results):
         assert row.icv_mm3 == pytest.approx(truth["icv_mm3"], rel=0.05)
         assert row.hippocampus_mm3 == pytest.approx(truth["hippocampus_mm3"], rel=0.25)
         assert row.csf_mm3 + row.gm_mm3 + row.wm_mm3 == pytest.approx(row.icv_mm3, rel=1e-3)
-        # the tissue classes the atlas propagation segmented, as shares of the ICV
+        # the WMH mask the loads measure, filled on the T1w (stats.fill_lesions): carried
+        # from the FLAIR's 4 mm slices onto the 2 mm T1w with linear interpolation
+        assert row.filled_lesion_mm3 == pytest.approx(wmh_mm3[row.subject], rel=0.1, abs=10)
+        # the tissue classes the atlas propagation segmented, as shares of the ICV; with
+        # lesions filled, those of the filled T1w: a few mL from them (ground truth:
+        # tests/test_brainvolumes.py)
         classes = qc.loc[row.subject, ["tissue_csf_ml", "tissue_gm_ml", "tissue_wm_ml"]]
-        assert row.wm_mm3 / row.icv_mm3 == pytest.approx(
-            classes.tissue_wm_ml / classes.sum(), rel=1e-3
-        )
+        unfilled_wm = classes.tissue_wm_ml / classes.sum() * row.icv_mm3
+        if row.filled_lesion_mm3 == 0:
+            assert row.wm_mm3 == pytest.approx(unfilled_wm, rel=1e-3)
+        else:
+            assert abs(row.wm_mm3 - unfilled_wm) < 5_000
+
+
+def test_the_brain_volumes_fill_the_wmh_mask_the_loads_use(results, tmp_path):
+    """The tests' lesion model is too small to find the demo's lesions (its masks are
+    empty, so the run above filled nothing): one subject's WMH mask is replaced by its
+    expert mask on the grid and its brain-volume job run again, alone. The job carries
+    the mask from the FLAIR onto the T1w and fills it with the white-matter mean of the
+    propagation's classes: the lesions, dark on the demo's T1w (0.55 against GM 0.60
+    and WM 0.88), leave grey matter for white."""
+    root = copy_run(results, tmp_path / "results")
+    qc = pd.read_csv(root / "group" / "registration_qc.tsv", sep="\t")
+    subject = next(s for s, t in zip(qc.subject, qc.t1w_flair_dice, strict=True) if pd.notna(t))
+    anat = root / f"sub-{subject}" / "anat" / f"sub-{subject}"
+    expert = Path(f"{anat}_space-FLAIR_label-WMH_desc-reference_mask.nii.gz")
+    shutil.copy(expert, f"{anat}_space-FLAIR_desc-wmh_mask.nii.gz")
+    target = f"{anat}_desc-brainvolumes_stats.tsv"
+    only = ("--forcerun", "measure_brain_volumes", "--allowed-rules", "measure_brain_volumes")
+    run = snakemake("--config", f"results={root}", *only, "--", target)
+    assert run.returncode == 0, run.stderr[-3000:]
+    before = pd.read_csv(str(target).replace(str(root), str(results)), sep="\t").iloc[0]
+    after = pd.read_csv(target, sep="\t").iloc[0]
+    mask = nib.load(expert)
+    expert_mm3 = np.asarray(mask.dataobj).sum() * np.prod(mask.header.get_zooms()[:3])
+    assert before.filled_lesion_mm3 == 0 and expert_mm3 > 1000
+    assert after.filled_lesion_mm3 == pytest.approx(expert_mm3, rel=0.1)
+    assert after.icv_mm3 == before.icv_mm3
+    assert after.gm_mm3 < before.gm_mm3 and after.wm_mm3 > before.wm_mm3, (before, after)
+    # measured (demo001, 1.9 mL): GM -1.8 mL, WM +2.5 mL; the classes move by a few mL
+    # when the lesions are filled (tests/test_brainvolumes.py)
+    assert after.wm_mm3 - before.wm_mm3 < 5_000
 
 
 def test_statistics_tables_and_figures(results):

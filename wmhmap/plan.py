@@ -489,6 +489,11 @@ class Plan:
         hippocampus = self.atlas_hippocampus()
         if hippocampus:
             files["atlas_hippocampus"] = hippocampus
+        if native == "T1w" and self.config["stats"]["fill_lesions"]:
+            # the WMH mask the loads use, filled on the T1w (the atlas's deep white
+            # matter starts the filled T1w's classes)
+            files["lesions"] = self.bids(subject, space=GRID, desc="wmh", suffix="mask")
+            files["atlas_white_matter"] = self.atlas_files()["atlas_white_matter"]
         return files
 
     # ------------------------------------------------------------ classic masks

@@ -1,7 +1,12 @@
 def main(log):
     import pandas as pd
 
-    from wmhmap.brainvolumes import COLUMNS, brain_volumes, tissue_mm3_from_columns
+    from wmhmap.brainvolumes import (
+        COLUMNS,
+        brain_volumes,
+        lesions_on_t1,
+        tissue_mm3_from_columns,
+    )
     from wmhmap.imageio import atomic_open, load_image
     from wmhmap.paths import wildcards_key
     from wmhmap.preprocess import LinearTransform
@@ -18,14 +23,31 @@ def main(log):
         atlas_to_t1 = LinearTransform.read(i.xfm)
         if "t1w_to_flair" in i.keys():
             atlas_to_t1 = LinearTransform.read(i.t1w_to_flair).inverse().then(atlas_to_t1)
-        # the tissue classes the atlas propagation segmented (one Atropos run per T1w)
+        t1 = load_image(i.native, subject=subject, role="T1w")
+        # the tissue classes the atlas propagation segmented (one Atropos run per T1w);
+        # with lesions to fill, the filled T1w is segmented anew
         qc = pd.read_csv(i.registration_qc, sep="\t", na_values="n/a").iloc[0]
+        lesions = atlas_white_matter = None
+        if "lesions" in i.keys():
+            lesions = lesions_on_t1(
+                load_image(
+                    i.lesions, subject=subject, role="WMH mask", dtype=None, allow_constant=True
+                ),
+                t1,
+                LinearTransform.read(i.t1w_to_flair) if "t1w_to_flair" in i.keys() else None,
+            )
+            atlas_white_matter = load_image(
+                i.atlas_white_matter, role="atlas white matter", dtype=None
+            )
         volumes = brain_volumes(
-            load_image(i.native, subject=subject, role="T1w"),
+            t1,
             load_image(i.native_brain, subject=subject, role="T1w brain mask", dtype=None),
             atlas_to_t1,
             atlas_t1=load_image(i.atlas_t1, role="atlas T1"),
             tissue_mm3=tissue_mm3_from_columns(qc),
+            lesions=lesions,
+            white_matter_mean=qc.get("tissue_wm_mean"),  # what lesions are filled with
+            atlas_white_matter=atlas_white_matter,
             atlas_hippocampus=(
                 load_image(i.atlas_hippocampus, role="atlas hippocampus", dtype=None)
                 if "atlas_hippocampus" in i.keys()

@@ -14,7 +14,7 @@ def main(log):
     import pandas as pd
 
     from wmhmap.atlas import Atlas, PropagationSettings, coregistration_overlap, propagate_atlas
-    from wmhmap.brainvolumes import tissue_columns
+    from wmhmap.brainvolumes import TISSUES, tissue_columns
     from wmhmap.imageio import atomic_open, atomic_path, load_image, save_image, voxel_volume_mm3
     from wmhmap.paths import wildcards_key
     from wmhmap.preprocess import LinearRegistrationSettings, LinearTransform
@@ -89,6 +89,8 @@ def main(log):
         # the T1w's tissue classes in its brain mask: the brain volumes are measured
         # from these (n/a for a FLAIR fit)
         **tissue_columns(result.tissue_mm3),
+        # and their mean T1w intensities: the brain-volume job fills lesions with the WM's
+        **{f"tissue_{k}_mean": round(q.get(f"tissue_{k}_mean", float("nan")), 2) for k in TISSUES},
         # region volumes as shares of the ICV against the atlas's
         **region_volume_extremes(
             result.labels,

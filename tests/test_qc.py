@@ -25,6 +25,8 @@ GOOD = {
     "tissue_wm_ml": 470.0,
     # the T1w's and the FLAIR's brain masks after their rigid fit: 0.977-0.986 on real scans
     "t1w_flair_dice": 0.981,
+    # and their CSF: 0.72-0.82 on real scans
+    "t1w_flair_csf_dice": 0.78,
 }
 
 
@@ -65,6 +67,14 @@ def test_a_good_fit_has_no_flags():
             "t1w_flair_dice",
             "T1w -> FLAIR registration: brain overlap 0.931 < 0.950",
         ),
+        (
+            # Lesjak patient 01's T1w on patient 12's FLAIR (measured; their brains
+            # overlap 0.950, so only the CSF tells)
+            {"t1w_flair_csf_dice": 0.263},
+            "t1w_flair_csf_dice",
+            "T1w -> FLAIR registration: CSF overlap 0.26 < 0.55 (ventricles and sulci do not "
+            "meet: the T1w is another person's",
+        ),
     ],
 )
 def test_each_problem_is_flagged_with_its_measure(change, measure, words):
@@ -86,6 +96,7 @@ def test_thresholds_come_from_the_config_section():
         "max_fov_edge_mm2": 400,
         "wm_share": [0.35, 0.5],
         "min_t1w_flair_dice": 0.99,
+        "min_t1w_flair_csf_dice": 0.9,
     }
     flags = registration_flags(GOOD, QcThresholds.from_config(qc))
     assert {f.measure for f in flags} == {
@@ -97,6 +108,7 @@ def test_thresholds_come_from_the_config_section():
         "fov_edge_mm2",
         "wm_share",
         "t1w_flair_dice",
+        "t1w_flair_csf_dice",
     }
 
 
@@ -107,8 +119,8 @@ def test_a_table_from_before_the_edge_measure_is_not_flagged_for_it():
 
 
 def test_a_subject_with_one_scan_or_an_older_table_has_no_t1w_flair_fit_to_judge():
-    one_scan = {**GOOD, "t1w_flair_dice": float("nan")}
-    old = {k: v for k, v in GOOD.items() if k != "t1w_flair_dice"}
+    one_scan = {**GOOD, "t1w_flair_dice": float("nan"), "t1w_flair_csf_dice": float("nan")}
+    old = {k: v for k, v in GOOD.items() if not k.startswith("t1w_flair")}
     assert registration_flags(one_scan, QcThresholds()) == []
     assert registration_flags(old, QcThresholds()) == []
 
@@ -151,6 +163,35 @@ def test_a_t1w_off_its_flair_is_flagged_and_a_t1w_slab_is_not(demo_propagations)
         # over the whole FLAIR grid the slab would look like a bad fit
         carried = np.asarray(apply_linear(slab, flair_brain, [fit], interpolation="mask").dataobj)
         assert mask_dice(carried > 0, np.asarray(flair_brain.dataobj) > 0) < 0.9
+
+
+def test_the_csf_of_a_t1w_meets_its_flair_only_where_the_fit_is_right(demo_propagations):
+    """Ground truth by construction, on the same fits: the darkest tenth of each scan's
+    brain (CSF on the T1w and on the FLAIR) overlaps on the real fit and is unflagged;
+    the fit moved 10 mm or turned 15 degrees is flagged, as is one moved 5 mm, which the
+    brain outline passes (> 0.93). A swapped real T1w is in ``tests/test_realdata.py``:
+    the demo's phantoms share one anatomy."""
+    from wmhmap.atlas import coregistration_overlap, csf_overlap
+
+    for demo in demo_propagations:
+        t1, flair, fit = demo.t1.image, demo.flair.image, demo.t1_to_flair
+        flair_brain = demo.flair.brain
+        good = csf_overlap(t1, flair, flair_brain, fit)
+        assert good > 0.85, good  # measured 0.91, 0.91
+        assert registration_flags({**GOOD, "t1w_flair_csf_dice": good}, QcThresholds()) == []
+        moved = [
+            _moved(fit, flair_brain, mm=10.0),
+            _moved(fit, flair_brain, degrees=15.0),
+            _moved(fit, flair_brain, mm=5.0),
+        ]
+        off = [csf_overlap(t1, flair, flair_brain, m) for m in moved]
+        assert max(off) < 0.52, off  # measured 0.31-0.36, 0.42-0.45, 0.47-0.51
+        for value in off:
+            (flag,) = registration_flags({**GOOD, "t1w_flair_csf_dice": value}, QcThresholds())
+            assert flag.measure == "t1w_flair_csf_dice"
+        assert coregistration_overlap(demo.t1.brain, flair_brain, moved[2]) > 0.93
+        with pytest.raises(ValueError, match="share"):
+            csf_overlap(t1, flair, flair_brain, fit, share=1.0)
 
 
 def test_a_flair_fit_or_an_older_table_has_no_tissue_classes_to_judge():

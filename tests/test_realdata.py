@@ -4,8 +4,10 @@ Runs the workflow itself, as a user with real data would: the scans are laid out
 BIDS dataset (two sessions per patient, links to the files) read through ``input: bids``
 with a session filter, and ``atlas.source: jhu``. The scans are as acquired: LPS,
 0.7 x 0.7 mm in-plane with 3-4 mm slices, T1w and FLAIR on different grids and not
-co-registered, neck included. Skipped unless ``WMHMAP_REAL_SCANS_DIR`` and
-``WMHMAP_JHU_ATLAS_DIR`` are set (``.ci/run`` sets them when ``../shared/data`` exists).
+co-registered, neck included. A third subject pairs patient 12's FLAIR with patient
+01's T1w, as a swapped file in a real dataset would. Skipped unless
+``WMHMAP_REAL_SCANS_DIR`` and ``WMHMAP_JHU_ATLAS_DIR`` are set (``.ci/run`` sets them when
+``../shared/data`` exists).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from wmhmap.brainmask import extract_brain
 pytestmark = [pytest.mark.realdata, pytest.mark.workflow]
 PATIENTS = ("patient01", "patient12")
 SESSION = "study1"
+SWAPPED = "lesjakswap"  # patient 12's FLAIR with patient 01's T1w
 
 
 def visit_anat(results: Path, patient: str) -> Path:
@@ -54,6 +57,11 @@ def real_results(tmp_path_factory) -> Path:
             for modality, name in (("FLAIR", "FLAIR"), ("T1w", "T1W")):
                 link = anat / f"sub-{s}_ses-{study}_{modality}.nii.gz"
                 link.symlink_to(scans / p / f"{study}_{name}.nii.gz")
+    anat = bids / f"sub-{SWAPPED}" / f"ses-{SESSION}" / "anat"
+    anat.mkdir(parents=True)
+    for modality, patient, name in (("FLAIR", "patient12", "FLAIR"), ("T1w", "patient01", "T1W")):
+        link = anat / f"sub-{SWAPPED}_ses-{SESSION}_{modality}.nii.gz"
+        link.symlink_to(scans / patient / f"{SESSION}_{name}.nii.gz")
     (bids / "dataset_description.json").write_text('{"Name": "Lesjak", "BIDSVersion": "1.9.0"}')
     results = folder / "results"
     config = {
@@ -91,6 +99,7 @@ def test_real_t1w_and_flair_end_up_aligned_on_the_flair_grid(real_results, patie
 
 def test_real_registration_qc_is_clean(real_results):
     qc = pd.read_csv(real_results / "group" / "registration_qc.tsv", sep="\t")
+    qc = qc[qc.subject != f"{SWAPPED}_ses-{SESSION}"]  # (test below)
     assert len(qc) == len(PATIENTS)  # the session filter left study2 out
     assert sorted(qc.subject) == [f"{visit_prefix(p).removeprefix('sub-')}" for p in PATIENTS]
     assert (qc.regions_found == 34).all()
@@ -98,6 +107,8 @@ def test_real_registration_qc_is_clean(real_results):
     # T1w and FLAIR on other grids, rigidly registered: their brain masks overlap 0.98
     # (the four Lesjak visits 0.977-0.986; QC flags below 0.95)
     assert qc.t1w_flair_dice.between(0.97, 1).all(), qc.t1w_flair_dice
+    # and their CSF meets (0.74-0.80 on the four visits)
+    assert qc.t1w_flair_csf_dice.between(0.7, 1).all(), qc.t1w_flair_csf_dice
     # the fits are clean; what is flagged is the clinical T1w slabs (3 mm slices, 39 and
     # 48 of them), which cut off the cerebellum or the vertex: their brain masks cover
     # 3,000-3,500 mm² of an outermost slice (the FLAIRs: 1,550 at most)
@@ -110,3 +121,14 @@ def test_real_registration_qc_is_clean(real_results):
     reasons = qc["flags"]  # (qc.flags is pandas' own attribute)
     assert qc.flagged.all() and reasons.str.startswith("brain cut by the field of view").all()
     assert not reasons.str.contains(";").any(), reasons  # and nothing else
+
+
+def test_a_t1w_of_another_person_is_flagged(real_results):
+    """Patient 01's T1w fits patient 12's FLAIR as a brain outline (measured 0.950, at
+    the brain-overlap threshold), but their ventricles and sulci do not meet (0.26)."""
+    qc = pd.read_csv(real_results / "group" / "registration_qc.tsv", sep="\t")
+    (row,) = qc[qc.subject == f"{SWAPPED}_ses-{SESSION}"].to_dict("records")
+    assert row["t1w_flair_dice"] > 0.9, row  # the outline alone cannot tell
+    assert row["t1w_flair_csf_dice"] < 0.4, row
+    assert row["flagged"] and "CSF overlap" in row["flags"], row["flags"]
+    assert "the T1w is another person's" in row["flags"]

@@ -90,6 +90,11 @@ RERUNS = [
     ("the white-matter share flag", {"qc": {"wm_share": [0.3, 0.5]}}, {"collect_registration_qc"}),
     ("the T1w-FLAIR fit flag", {"qc": {"min_t1w_flair_dice": 0.9}}, {"collect_registration_qc"}),
     (
+        "the T1w-FLAIR CSF flag",
+        {"qc": {"min_t1w_flair_csf_dice": 0.5}},
+        {"collect_registration_qc"},
+    ),
+    (
         "the number of clusters (and the per-cluster frequency maps)",
         {"stats": {"cluster_k": 2}},
         {"cluster_regional_loads", "map_lesion_frequency"},

@@ -91,6 +91,10 @@ def test_registration_qc_table(results):
     # tests/test_qc.py); none for a subject with one scan
     assert qc.t1w_flair_dice[t1w].between(0.97, 1).all(), qc.t1w_flair_dice
     assert qc.t1w_flair_dice[~t1w].isna().all()
+    # and their CSF meets (the demo's phantoms 0.91 in tests/test_qc.py; real fits
+    # 0.72-0.82, another person's T1w at most 0.44)
+    assert qc.t1w_flair_csf_dice[t1w].between(0.8, 1).all(), qc.t1w_flair_csf_dice
+    assert qc.t1w_flair_csf_dice[~t1w].isna().all()
     assert all((results / path).is_file() for path in qc.overlay)
 
 

@@ -19,6 +19,11 @@ A subject's atlas registration is flagged, with the measure named, when
   below ``min_t1w_flair_dice``, 0.95 by default; :func:`wmhmap.atlas.coregistration_overlap`):
   the atlas regions reach the FLAIR grid through that fit, and the lesion model reads
   the T1w there. Real fits 0.977-0.986; 5 mm off 0.93-0.94, 10 degrees off 0.93-0.95;
+- the T1w and its FLAIR do not show the same ventricles and sulci where that fit puts
+  them (``t1w_flair_csf_dice`` below ``min_t1w_flair_csf_dice``, 0.55 by default;
+  :func:`wmhmap.atlas.csf_overlap`): another person's T1w (a swapped file) fits the
+  FLAIR's brain outline nearly as well as the person's own (0.86-0.95), but not its CSF.
+  Real fits 0.72-0.82; another person's T1w 0.19-0.44; 2 mm off 0.43-0.53;
 - the brain mask reaches the edge of a scan's field of view over more than
   ``max_fov_edge_mm2`` (1,000 mm² by default) in its outermost slice
   (:func:`brain_at_fov_edge`): the brain goes on beyond the scan, so the ICV, the brain
@@ -58,6 +63,7 @@ class QcThresholds:
     max_fov_edge_mm2: float = 1000.0
     wm_share: tuple[float, float] = (0.2, 0.6)
     min_t1w_flair_dice: float = 0.95
+    min_t1w_flair_csf_dice: float = 0.55
 
     @classmethod
     def from_config(cls, qc: Mapping[str, Any]) -> QcThresholds:
@@ -72,6 +78,7 @@ class QcThresholds:
             float(qc["max_fov_edge_mm2"]),
             (share_low, share_high),
             float(qc["min_t1w_flair_dice"]),
+            float(qc["min_t1w_flair_csf_dice"]),
         )
 
 
@@ -94,7 +101,7 @@ def registration_flags(
     ``region_min``/``region_max``), the brain at the field of view's edge
     (``fov_edge_mm2``, and where: ``fov_edge``; :func:`brain_at_fov_edge`) and the T1w's
     tissue volumes (``tissue_<class>_ml``; :func:`white_matter_share`) and the overlap of
-    its T1w with its FLAIR (``t1w_flair_dice``).
+    its T1w with its FLAIR (``t1w_flair_dice``, and of their CSF: ``t1w_flair_csf_dice``).
 
     >>> flags = registration_flags({"brain_dice": 0.7, "icv_ml": 2600.0}, QcThresholds())
     >>> [f.reason for f in flags]  # doctest: +NORMALIZE_WHITESPACE
@@ -169,6 +176,17 @@ def registration_flags(
                 f"T1w -> FLAIR registration: brain overlap {float(coregistration):.3f} < "
                 f"{t.min_t1w_flair_dice:.3f} (the T1w and the atlas regions carried through "
                 "it are misplaced on the FLAIR grid)",
+            )
+        )
+    csf = quality.get("t1w_flair_csf_dice")
+    if csf is not None and math.isfinite(float(csf)) and float(csf) < t.min_t1w_flair_csf_dice:
+        flags.append(
+            Flag(
+                "t1w_flair_csf_dice",
+                float(csf),
+                f"T1w -> FLAIR registration: CSF overlap {float(csf):.2f} < "
+                f"{t.min_t1w_flair_csf_dice:.2f} (ventricles and sulci do not meet: the T1w "
+                "is another person's, or misplaced on the FLAIR grid)",
             )
         )
     share = white_matter_share(quality)

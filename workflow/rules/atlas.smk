@@ -93,7 +93,7 @@ rule collect_registration_qc:
     conda:
         "../envs/imaging.yaml"
     params:
-        # each threshold its own param: the table depends on these seven alone
+        # each threshold its own param: the table depends on these eight alone
         min_brain_dice=config["qc"]["min_brain_dice"],
         min_correlation=config["qc"]["min_correlation"],
         icv_ml=config["qc"]["icv_ml"],
@@ -101,6 +101,7 @@ rule collect_registration_qc:
         max_fov_edge_mm2=config["qc"]["max_fov_edge_mm2"],
         wm_share=config["qc"]["wm_share"],
         min_t1w_flair_dice=config["qc"]["min_t1w_flair_dice"],
+        min_t1w_flair_csf_dice=config["qc"]["min_t1w_flair_csf_dice"],
         code=code_version("collect_registration_qc.py"),
     script:
         "../scripts/collect_registration_qc.py"

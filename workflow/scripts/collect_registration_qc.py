@@ -14,6 +14,7 @@ def main(log):
             "max_fov_edge_mm2": p.max_fov_edge_mm2,
             "wm_share": p.wm_share,
             "min_t1w_flair_dice": p.min_t1w_flair_dice,
+            "min_t1w_flair_csf_dice": p.min_t1w_flair_csf_dice,
         }
     )
     tables = [pd.read_csv(path, sep="\t", na_values="n/a") for path in snakemake.input.tables]

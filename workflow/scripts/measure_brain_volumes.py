@@ -21,8 +21,10 @@ def main(log):
         # the atlas transform starts on the analysis grid; for a FLAIR + T1w subject
         # go back from the T1w first
         atlas_to_t1 = LinearTransform.read(i.xfm)
+        t1w_to_flair = None
         if "t1w_to_flair" in i.keys():
-            atlas_to_t1 = LinearTransform.read(i.t1w_to_flair).inverse().then(atlas_to_t1)
+            t1w_to_flair = LinearTransform.read(i.t1w_to_flair)
+            atlas_to_t1 = t1w_to_flair.inverse().then(atlas_to_t1)
         t1 = load_image(i.native, subject=subject, role="T1w")
         # the tissue classes the atlas propagation segmented (one Atropos run per T1w);
         # with lesions to fill, the filled T1w is segmented anew
@@ -34,7 +36,7 @@ def main(log):
                     i.lesions, subject=subject, role="WMH mask", dtype=None, allow_constant=True
                 ),
                 t1,
-                LinearTransform.read(i.t1w_to_flair) if "t1w_to_flair" in i.keys() else None,
+                t1w_to_flair,
             )
             atlas_white_matter = load_image(
                 i.atlas_white_matter, role="atlas white matter", dtype=None

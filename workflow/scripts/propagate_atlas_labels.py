@@ -13,7 +13,13 @@ def main(log):
     import numpy as np
     import pandas as pd
 
-    from wmhmap.atlas import Atlas, PropagationSettings, coregistration_overlap, propagate_atlas
+    from wmhmap.atlas import (
+        Atlas,
+        PropagationSettings,
+        coregistration_overlap,
+        csf_overlap,
+        propagate_atlas,
+    )
     from wmhmap.brainvolumes import TISSUES, tissue_columns
     from wmhmap.imageio import atomic_open, atomic_path, load_image, save_image, voxel_volume_mm3
     from wmhmap.paths import wildcards_key
@@ -66,11 +72,13 @@ def main(log):
     # the brain at the field of view's edge, on the scan the atlas was fitted to and on
     # the analysis grid (a FLAIR often covers less of the head than the T1w, or more)
     masks = {snakemake.wildcards.space: brain}
-    # the T1w -> FLAIR fit the labels were carried through: the two brain masks overlap
-    coregistration = float("nan")
+    # the T1w -> FLAIR fit the labels were carried through: the two brain masks overlap,
+    # and so do their CSF (another person's T1w fits the outline, not the ventricles)
+    coregistration = csf = float("nan")
     if to_reference is not None:
         masks[modality] = native_brain
         coregistration = coregistration_overlap(native_brain, brain, to_reference)
+        csf = csf_overlap(native, reference, brain, to_reference)
     edge = fov_edge(masks)
     q = result.quality
     row = {
@@ -86,6 +94,7 @@ def main(log):
         "fov_edge_mm2": round(edge["fov_edge_mm2"], 1),
         "fov_edge": edge["fov_edge"],
         "t1w_flair_dice": round(coregistration, 4),
+        "t1w_flair_csf_dice": round(csf, 4),
         # the T1w's tissue classes in its brain mask: the brain volumes are measured
         # from these (n/a for a FLAIR fit)
         **tissue_columns(result.tissue_mm3),

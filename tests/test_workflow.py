@@ -270,8 +270,7 @@ def test_regional_loads_add_up_and_match_the_masks(results):
 def test_load_intervals_are_calibrated_on_the_held_out_folds_of_training_subjects(results):
     """The calibration, recomputed by hand from the nnU-Net splits, the folds' masks and
     the expert masks of the training subjects; every interval holds its load and the
-    folds' range. (Placed before the test that reruns the shared results with pretrained
-    models, which have no held-out folds here.)"""
+    folds' range."""
     import json
 
     from wmhmap.loads import lesions_count_as_white_matter
@@ -569,11 +568,15 @@ def test_report_opens_in_a_browser(report, tmp_path):
     assert pixels.shape[:2] == (1000, 1400) and pixels.std() > 0.05  # not a blank page
 
 
-# Tests that re-run rules on the shared run (new mask mtimes make everything downstream
-# out of date) come last: the tests above check an up-to-date DAG.
+# Tests that re-run rules do so on a copy of the shared run (new mask mtimes would make
+# everything downstream out of date): the other tests, here and in other files, check
+# an up-to-date DAG.
 
 
 def test_inference_only_from_exported_zips_reproduces_the_masks(results, tmp_path):
+    # on a copy: the masks it rewrites would leave the shared run out of date for every
+    # test after it (tests/test_reruns.py and tests/test_slurm.py plan against it)
+    results = copy_run(results, tmp_path / "results")
     export = results / "nnunet" / "export"
     zips = {
         m: export / f"{d}.zip"
@@ -597,7 +600,7 @@ def test_inference_only_from_exported_zips_reproduces_the_masks(results, tmp_pat
             }
         },
     )
-    shutil.rmtree(results / "nnunet" / "installed", ignore_errors=True)  # kept results
+    shutil.rmtree(results / "nnunet" / "installed", ignore_errors=True)  # a kept run's
     args = ("--configfile", "config/tests.yaml", cfg, "--config", f"results={results}")
     dry = snakemake(*args, "-n", "--forcerun", "segment_subject")
     assert dry.returncode == 0, dry.stderr[-3000:]

@@ -25,6 +25,11 @@ the study's authors made for that subject, inside their white matter (labels 1-3
   part of them within 3 mm of the infratentorial prior (cisterns round the brainstem,
   which are not ventricle).
 
+Each scan's contrast, ``wm_gm_ratio`` (the atlas's deep white matter over its grey
+matter: :func:`wmhmap.atlas.white_grey_ratio`), is in the rows and the QC flags. Three
+real FLAIRs go through as subjects without a T1w, and two scans in the other
+modality's column (``MISPLACED``), which the QC must flag.
+
 Then the expert WMH masks (``wmh.nii.gz``, label 1) counted in our regions (lesion
 voxels counted as white matter, as the loads do) and in the study's, with the loads
 code of the workflow: per-region Pearson r over subjects, and the total load in the 34
@@ -188,6 +193,7 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
         {
             **result.quality,
             "icv_ml": scan.brain_ml,
+            "t1w_wm_gm_ratio": result.quality["wm_gm_ratio"],
             **tissue_columns(result.tissue_mm3),
             **extremes,
             **edge,
@@ -215,6 +221,7 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
         "brain_dice": result.quality["brain_dice"],
         "correlation": result.quality["correlation"],
         "rotation_search": result.quality["rotation_search"],
+        "wm_gm_ratio": result.quality["wm_gm_ratio"],
         **tissue_columns(result.tissue_mm3),
         **extremes,
         **edge,
@@ -232,9 +239,17 @@ FLAIR_SCANS = ("lesion_flair/isbi01", "lesion_flair/isbi02", "lesion_flair/lesja
 2.2 mm slices) and a skull-stripped MNI FLAIR."""
 
 
-def prepare_flair(path: Path, config: dict, subject: str):  # type: ignore[no-untyped-def]
+MISPLACED = (
+    ("lesion_flair/isbi02/FLAIR.nii.gz", "T1w"),
+    ("lesion_flair/lesjak07/T1w.nii.gz", "FLAIR"),
+)
+"""A FLAIR given as the T1w (the FLAIR whose white matter is brightest against its grey
+matter: the hardest to tell) and a T1w given as the FLAIR, a subject's only scan."""
+
+
+def prepare_flair(path: Path, config: dict, subject: str, modality: str = "FLAIR"):  # type: ignore[no-untyped-def]
     """A FLAIR through the workflow's preprocessing and JHU atlas propagation (FLAIR-only
-    subject): ``(PreparedScan, Propagation)``."""
+    subject): ``(PreparedScan, Propagation)``; ``modality`` is the column it was given in."""
     from wmhmap.atlas import PropagationSettings, propagate_atlas
     from wmhmap.preprocess import N4Settings, prepare_scan
 
@@ -251,7 +266,7 @@ def prepare_flair(path: Path, config: dict, subject: str):  # type: ignore[no-un
         prepared.brain,
         None,
         PropagationSettings.from_config(config),
-        modality="FLAIR",
+        modality=modality,
     )
     return prepared, result
 
@@ -265,8 +280,9 @@ def run_flair(scan: str) -> dict:
     start = time.perf_counter()
     prepared, result = prepare_flair(scans.parent / scan / "FLAIR.nii.gz", config, scan)
     edge = fov_edge({"FLAIR": prepared.brain})
+    ratio = result.quality["wm_gm_ratio"]
     flags = registration_flags(
-        {**result.quality, "icv_ml": prepared.brain_ml, **edge},
+        {**result.quality, "icv_ml": prepared.brain_ml, "flair_wm_gm_ratio": ratio, **edge},
         QcThresholds.from_config(config["qc"]),
     )
     return {
@@ -274,9 +290,32 @@ def run_flair(scan: str) -> dict:
         "icv_ml": prepared.brain_ml,
         "contrast_kept": prepared.contrast_kept,
         "brain_dice": result.quality["brain_dice"],
+        "wm_gm_ratio": ratio,
         **edge,
         "flags": "; ".join(f.reason for f in flags) or "-",
         "seconds": time.perf_counter() - start,
+    }
+
+
+def run_misplaced(item: tuple[str, str]) -> dict:
+    """A scan given in the other modality's column, as the only scan of its subject:
+    the contrast measure of that column and the QC's flags."""
+    from wmhmap.qc import QcThresholds, registration_flags
+
+    scan, column = item
+    scans, _ = data_dirs()
+    config = load_config()
+    prepared, result = prepare_flair(scans.parent / scan, config, scan, modality=column)
+    ratio = result.quality["wm_gm_ratio"]
+    flags = registration_flags(
+        {**result.quality, "icv_ml": prepared.brain_ml, f"{column.lower()}_wm_gm_ratio": ratio},
+        QcThresholds.from_config(config["qc"]),
+    )
+    return {
+        "scan": scan,
+        "column": column,
+        "wm_gm_ratio": ratio,
+        "flags": "; ".join(f.reason for f in flags) or "-",
     }
 
 
@@ -337,6 +376,7 @@ def main() -> None:
     with ProcessPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(run_subject, subjects))
         flair_rows = list(pool.map(run_flair, FLAIR_SCANS))
+        misplaced = list(pool.map(run_misplaced, MISPLACED))
     print(
         "subject  agreement  parcels  dice   in study WM  ICV mL  WM %  brain_dice  corr   "
         "region ratio min-max  edge mm2  s     flags"
@@ -361,9 +401,15 @@ def main() -> None:
             f"  {r['brain_dice']:10.3f}  {r['fov_edge_mm2']:8.0f}  {r['seconds']:4.1f}"
             f"  {r['flags']}"
         )
+    print("\nIn the other column (the only scan)          wm/gm  flags")
+    for r in misplaced:
+        print(f"{r['scan']:<34} as {r['column']:<5}  {r['wm_gm_ratio']:5.2f}  {r['flags']}")
     if args.json:
         args.json.write_text(
-            json.dumps({"rows": rows, "summary": summary, "flair": flair_rows}, indent=1)
+            json.dumps(
+                {"rows": rows, "summary": summary, "flair": flair_rows, "misplaced": misplaced},
+                indent=1,
+            )
         )
 
 

@@ -27,6 +27,9 @@ GOOD = {
     "t1w_flair_dice": 0.981,
     # and their CSF: 0.72-0.82 on real scans
     "t1w_flair_csf_dice": 0.78,
+    # each scan's white matter over its grey matter: real T1w 1.18-1.66, FLAIRs 0.84-1.04
+    "t1w_wm_gm_ratio": 1.45,
+    "flair_wm_gm_ratio": 0.9,
 }
 
 
@@ -75,6 +78,20 @@ def test_a_good_fit_has_no_flags():
             "T1w -> FLAIR registration: CSF overlap 0.26 < 0.55 (ventricles and sulci do not "
             "meet: the T1w is another person's",
         ),
+        (
+            # a real FLAIR (a Lesjak visit's, measured 0.84) given as the T1w
+            {"t1w_wm_gm_ratio": 0.842},
+            "t1w_wm_gm_ratio",
+            "T1w contrast: white matter 0.84 x as bright as grey matter < 1.10 (on a T1w it "
+            "is the brightest tissue: is this a FLAIR or T2w given as the T1w?)",
+        ),
+        (
+            # the Lesjak visit's T1w (measured 1.17) given as the FLAIR
+            {"flair_wm_gm_ratio": 1.165},
+            "flair_wm_gm_ratio",
+            "FLAIR contrast: white matter 1.17 x as bright as grey matter > 1.10 (on a FLAIR "
+            "grey matter is brighter: is this a T1w given as the FLAIR?)",
+        ),
     ],
 )
 def test_each_problem_is_flagged_with_its_measure(change, measure, words):
@@ -97,6 +114,8 @@ def test_thresholds_come_from_the_config_section():
         "wm_share": [0.35, 0.5],
         "min_t1w_flair_dice": 0.99,
         "min_t1w_flair_csf_dice": 0.9,
+        "min_t1w_wm_gm_ratio": 1.5,
+        "max_flair_wm_gm_ratio": 0.8,
     }
     flags = registration_flags(GOOD, QcThresholds.from_config(qc))
     assert {f.measure for f in flags} == {
@@ -109,6 +128,8 @@ def test_thresholds_come_from_the_config_section():
         "wm_share",
         "t1w_flair_dice",
         "t1w_flair_csf_dice",
+        "t1w_wm_gm_ratio",
+        "flair_wm_gm_ratio",
     }
 
 
@@ -123,6 +144,14 @@ def test_a_subject_with_one_scan_or_an_older_table_has_no_t1w_flair_fit_to_judge
     old = {k: v for k, v in GOOD.items() if not k.startswith("t1w_flair")}
     assert registration_flags(one_scan, QcThresholds()) == []
     assert registration_flags(old, QcThresholds()) == []
+
+
+def test_a_scan_missing_from_a_subject_or_an_older_table_has_no_contrast_to_judge():
+    flair_only = {**GOOD, "t1w_wm_gm_ratio": float("nan")}
+    t1w_only = {**GOOD, "flair_wm_gm_ratio": float("nan")}
+    old = {k: v for k, v in GOOD.items() if not k.endswith("_wm_gm_ratio")}
+    for quality in (flair_only, t1w_only, old):
+        assert registration_flags(quality, QcThresholds()) == []
 
 
 def _moved(fit: LinearTransform, flair_brain: nib.Nifti1Image, *, mm=0.0, degrees=0.0):
@@ -259,3 +288,30 @@ def test_region_volume_ratios_compare_shares_of_the_icv():
     ratios = region_volume_ratios(subject, 50, atlas, 100, np.array([1, 2, 3]))
     np.testing.assert_allclose(ratios[:2], [2.0, 0.2])
     assert np.isnan(ratios[2])  # region 3 is in neither
+
+
+def test_each_scan_shows_the_contrast_of_its_column(demo_propagations):
+    """Ground truth by construction: the phantoms' tissue signals (``ScannerProfile``)
+    make white matter 1.47-1.58 x as bright as grey matter on the T1w and 0.74 x on the
+    FLAIR. The propagation measures both scans (the FLAIR through the rigid fit). Partial
+    volume (2 mm T1w, 4 mm FLAIR slices) and lesions move the medians, here towards
+    each other: the measure keeps 0.66-0.95 of the contrast on the T1w, 0.55-0.58 on the
+    FLAIR (grey matter beside CSF can also widen it: 1.65 for a demo subject of
+    1.58). In their own columns nothing is flagged; swapped, both are."""
+    from wmhmap.demo.simulate import scanner_profiles
+
+    def kept(measured: float, signals: tuple[float, ...]) -> float:
+        return (measured - 1) / (signals[2] / signals[1] - 1)  # white over grey matter
+
+    profiles = scanner_profiles((2.0, 2.0, 2.0), (2.0, 2.0, 4.0), 3)
+    for demo in demo_propagations:
+        profile = profiles[demo.subject.truth["site"]]
+        quality = demo.propagation.quality
+        t1w, flair = quality["wm_gm_ratio"], quality["reference_wm_gm_ratio"]
+        assert 0.4 < kept(t1w, profile.t1_contrast) < 1.3, t1w
+        assert 0.4 < kept(flair, profile.flair_contrast) < 1.3, flair
+        own = {**GOOD, "t1w_wm_gm_ratio": t1w, "flair_wm_gm_ratio": flair}
+        assert registration_flags(own, QcThresholds()) == []
+        swapped = {**GOOD, "t1w_wm_gm_ratio": flair, "flair_wm_gm_ratio": t1w}
+        flags = registration_flags(swapped, QcThresholds())
+        assert [f.measure for f in flags] == ["t1w_wm_gm_ratio", "flair_wm_gm_ratio"]

@@ -37,15 +37,17 @@ def measured():
     with ProcessPoolExecutor(2) as pool:
         # all at once, the longer FLAIR scans first: no core waits for the other's last job
         flair_jobs = [pool.submit(module.run_flair, scan) for scan in module.FLAIR_SCANS]
+        misplaced_jobs = [pool.submit(module.run_misplaced, item) for item in module.MISPLACED]
         rows = list(pool.map(module.run_subject, subjects))
         flair = [job.result() for job in flair_jobs]
-    return rows, module.summarize(rows), flair
+        misplaced = [job.result() for job in misplaced_jobs]
+    return rows, module.summarize(rows), flair, misplaced
 
 
 def test_every_real_subject_gets_a_plausible_brain_and_a_clean_fit(measured):
     from wmhmap.qc import white_matter_share
 
-    rows, summary, _ = measured
+    rows, summary, *_ = measured
     assert summary["subjects"] == 20
     for row in rows:
         assert 1100 <= row["icv_ml"] <= 1900, row
@@ -138,7 +140,7 @@ def test_tissue_classes_hold_on_a_brain_cut_below_the_ventricles():
 
 
 def test_region_maps_agree_with_the_studys_maps(measured):
-    rows, summary, _ = measured
+    rows, summary, *_ = measured
     # the registration alone (whole parcels inside the study's white matter)
     assert summary["parcels_median"] >= 0.80
     assert min(r["parcels"] for r in rows) >= 0.64
@@ -151,7 +153,7 @@ def test_region_maps_agree_with_the_studys_maps(measured):
 
 
 def test_expert_lesion_loads_in_our_regions_follow_the_studys(measured):
-    _, summary, _ = measured
+    _, summary, *_ = measured
     assert summary["load_r_median"] >= 0.90
     # on the lesion voxels the study's map puts in white matter, our 34 regions take
     # the same total (its tissue classes leave the rest of the lesions out)
@@ -164,14 +166,14 @@ def test_the_zones_ventricles_stay_out_of_the_cisterns_round_the_brainstem(measu
     atlas prior: without the infratentorial barrier 3.4-9.0 mL of them (median 6.0) lay
     within 3 mm of the brainstem and cerebellum (quadrigeminal and ambient cisterns);
     measured with it 0.8-1.7 (median 1.1). Volumes 18-93 mL (two runs within 0.3 mL)."""
-    rows, summary, _ = measured
+    rows, summary, *_ = measured
     assert summary["ventricles_infra_ml_max"] <= 2.5
     for row in rows:
         assert 12 <= row["ventricles_ml"] <= 120, row
 
 
 def test_flair_only_scans_register_without_undeserved_flags(measured):
-    *_, flair = measured
+    _, _, flair, _ = measured
     assert len(flair) == 3
     for row in flair:
         assert row["flags"] == "-", row
@@ -180,6 +182,25 @@ def test_flair_only_scans_register_without_undeserved_flags(measured):
         # other two 0.94-0.95 (the QC flags below 0.90)
         assert row["brain_dice"] > 0.91, row
     assert statistics.median(r["icv_ml"] for r in flair) > 1100
+
+
+def test_a_scan_in_the_other_modalitys_column_is_flagged(measured):
+    """White matter is the brightest tissue of a T1w and darker than grey matter on a
+    FLAIR. The 20 challenge T1 (three scanners) measured 1.36-1.66, the three FLAIRs
+    0.95-1.04 (benchmarks/bench_scan_contrast.py: 25 T1w 1.18-1.66, 7 FLAIRs 0.84-1.04),
+    and the QC flags a T1w below 1.1 and a FLAIR above it. Given in the other column,
+    isbi02's FLAIR (the brightest white matter of the FLAIRs) and lesjak07's T1w are
+    flagged with the reason."""
+    rows, _, flair, misplaced = measured
+    assert all(1.3 < r["wm_gm_ratio"] < 1.8 for r in rows), [r["wm_gm_ratio"] for r in rows]
+    assert all(0.8 < r["wm_gm_ratio"] < 1.08 for r in flair), [r["wm_gm_ratio"] for r in flair]
+    as_t1w, as_flair = misplaced
+    assert as_t1w["column"] == "T1w" and as_t1w["wm_gm_ratio"] < 1.08, as_t1w
+    assert "T1w contrast: white matter" in as_t1w["flags"], as_t1w
+    assert "a FLAIR or T2w given as the T1w" in as_t1w["flags"], as_t1w
+    assert as_flair["column"] == "FLAIR" and as_flair["wm_gm_ratio"] > 1.15, as_flair
+    assert "FLAIR contrast: white matter" in as_flair["flags"], as_flair
+    assert "a T1w given as the FLAIR" in as_flair["flags"], as_flair
 
 
 def test_an_oblique_scans_expert_mask_lands_on_its_analysis_grid(tmp_path):

@@ -109,6 +109,10 @@ def test_real_registration_qc_is_clean(real_results):
     assert qc.t1w_flair_dice.between(0.97, 1).all(), qc.t1w_flair_dice
     # and their CSF meets (0.74-0.80 on the four visits)
     assert qc.t1w_flair_csf_dice.between(0.7, 1).all(), qc.t1w_flair_csf_dice
+    # each scan has its column's contrast: white over grey matter 1.18-1.19 on these
+    # T1w, 0.84-0.88 on the FLAIRs (benchmarks/bench_scan_contrast.py; flagged at 1.1)
+    assert qc.t1w_wm_gm_ratio.between(1.13, 1.4).all(), qc.t1w_wm_gm_ratio
+    assert qc.flair_wm_gm_ratio.between(0.75, 1.0).all(), qc.flair_wm_gm_ratio
     # the fits are clean; what is flagged is the clinical T1w slabs (3 mm slices, 39 and
     # 48 of them), which cut off the cerebellum or the vertex: their brain masks cover
     # 3,000-3,500 mm² of an outermost slice (the FLAIRs: 1,550 at most)

@@ -95,6 +95,11 @@ RERUNS = [
         {"collect_registration_qc"},
     ),
     (
+        "the contrast flags",
+        {"qc": {"min_t1w_wm_gm_ratio": 1.2, "max_flair_wm_gm_ratio": 1.0}},
+        {"collect_registration_qc"},
+    ),
+    (
         "the number of clusters (and the per-cluster frequency maps)",
         {"stats": {"cluster_k": 2}},
         {"cluster_regional_loads", "map_lesion_frequency"},

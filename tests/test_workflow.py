@@ -95,6 +95,12 @@ def test_registration_qc_table(results):
     # 0.72-0.82, another person's T1w at most 0.44)
     assert qc.t1w_flair_csf_dice[t1w].between(0.8, 1).all(), qc.t1w_flair_csf_dice
     assert qc.t1w_flair_csf_dice[~t1w].isna().all()
+    # each scan's contrast, white over grey matter: the phantoms' signals 1.47-1.58 on
+    # the T1w, 0.74 on the FLAIR; partial volume moves the measure (the demo's six
+    # subjects 1.38-1.65 and 0.84-0.86; flagged below 1.1 on a T1w, above it on a FLAIR)
+    assert qc.t1w_wm_gm_ratio[t1w].between(1.3, 1.8).all(), qc.t1w_wm_gm_ratio
+    assert qc.t1w_wm_gm_ratio[~t1w].isna().all()
+    assert qc.flair_wm_gm_ratio.between(0.75, 0.95).all(), qc.flair_wm_gm_ratio
     assert all((results / path).is_file() for path in qc.overlay)
 
 

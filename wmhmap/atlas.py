@@ -44,7 +44,7 @@ from wmhmap.brainvolumes import (
     tissue_volumes,
 )
 from wmhmap.errors import InputError
-from wmhmap.geometry import to_ants
+from wmhmap.geometry import to_ants, voxel_sizes
 from wmhmap.imageio import like
 from wmhmap.preprocess import (
     LinearRegistrationSettings,
@@ -306,6 +306,57 @@ def csf_overlap(
     return mask_dice(darkest(carried), darkest(reference))
 
 
+GREY_GAP_MM = 2.0
+"""Distance from the atlas white matter beyond which its brain may count as grey matter
+(:func:`atlas_grey_matter`): the partial volumes at the boundary stay out."""
+
+
+def atlas_grey_matter(atlas: Atlas, gap_mm: float = GREY_GAP_MM) -> nib.Nifti1Image:
+    """The atlas's grey matter, found on its own T1: the brain farther than ``gap_mm``
+    from its white matter, the brighter half of it (the darker half is CSF: sulci and
+    ventricles). Any atlas with a T1, a brain mask and a white-matter mask has one.
+    """
+    t1 = np.asarray(atlas.t1.dataobj, dtype=np.float32)
+    brain = np.asarray(atlas.brain_mask.dataobj) > 0
+    white = np.asarray(atlas.white_matter.dataobj) > 0
+    grey = np.zeros(brain.shape, dtype=np.uint8)
+    box = ndi.find_objects(brain.astype(np.uint8))
+    if box:  # the brain's bounding box: the distances there alone take half the time
+        (inner,) = box
+        distance = ndi.distance_transform_edt(~white[inner], sampling=voxel_sizes(atlas.t1))
+        away = brain[inner] & (distance > gap_mm)
+        if away.any():
+            grey[inner] = away & (t1[inner] > np.median(t1[inner][away]))
+    return like(grey, atlas.t1, np.uint8)
+
+
+def white_grey_ratio(
+    scan: nib.Nifti1Image,
+    brain: npt.ArrayLike,
+    atlas_white_matter: npt.ArrayLike,
+    atlas_grey_matter: npt.ArrayLike,
+) -> float:
+    """Whether a scan has the contrast its column claims: the median intensity of the
+    atlas's deep white matter (deeper than :data:`WM_CORE_MM`), over the median of the
+    atlas's grey matter (:func:`atlas_grey_matter`), both carried onto ``scan`` and
+    counted inside its ``brain``. NaN when either is empty.
+
+    On a T1w the white matter is the brightest tissue; on a FLAIR grey matter is brighter
+    than white. Real scans (``benchmarks/bench_scan_contrast.py``): 25 T1w of five
+    scanners 1.18-1.66, 7 FLAIRs 0.84-1.04; so a FLAIR given as the T1w (or a T1w as the
+    FLAIR), which the CSF check (:func:`csf_overlap`) passes, being the same head, shows
+    here. The fit need not be exact: the medians hold with the regions a few mm off.
+    """
+    inside = np.asarray(brain, dtype=bool)
+    deep = atlas_white_matter_core(atlas_white_matter, scan) & inside
+    grey = np.asarray(atlas_grey_matter, dtype=bool) & inside & ~deep
+    if not deep.any() or not grey.any():
+        return float("nan")
+    data = np.asarray(scan.dataobj, dtype=np.float32)
+    grey_median = float(np.median(data[grey]))
+    return float(np.median(data[deep])) / grey_median if grey_median > 0 else float("nan")
+
+
 def _smoothed(mask: npt.ArrayLike, img: nib.Nifti1Image) -> nib.Nifti1Image:
     return like(ndi.gaussian_filter(np.asarray(mask, dtype=np.float32), 1.0), img, np.float32)
 
@@ -428,6 +479,10 @@ def propagate_atlas(
     subject_to_reference
         Transform mapping reference-grid world points to ``subject`` world points (the
         T1w -> FLAIR rigid registration); ``None`` when ``subject`` is the reference.
+
+    The result's ``quality`` holds, besides the fit's measures, each scan's tissue
+    contrast (:func:`white_grey_ratio`): ``wm_gm_ratio`` of ``subject``, and
+    ``reference_wm_gm_ratio`` of ``reference`` when it is another scan.
     """
     s = settings or PropagationSettings()
     brain = np.asarray(subject_brain.dataobj) > 0
@@ -452,10 +507,20 @@ def propagate_atlas(
         fixed_mask=region,
         initial=first,
     )
+    atlas_wm = (
+        np.asarray(apply_linear(atlas.white_matter, subject, [final], interpolation="mask").dataobj)
+        > 0
+    )
+    grey = atlas_grey_matter(atlas)
+    quality["wm_gm_ratio"] = white_grey_ratio(
+        subject,
+        brain,
+        atlas_wm,
+        np.asarray(apply_linear(grey, subject, [final], interpolation="mask").dataobj) > 0,
+    )
     subject_wm = tissue_mm3 = None
     if modality == "T1w":  # the classes serve the region map and the brain volumes
-        atlas_wm = apply_linear(atlas.white_matter, subject, [final], interpolation="mask")
-        subject_wm, tissues = subject_white_matter(subject, brain, np.asarray(atlas_wm.dataobj) > 0)
+        subject_wm, tissues = subject_white_matter(subject, brain, atlas_wm)
         quality.update({f"tissue_{k}_mean": v for k, v in tissues.means.items()})
         tissue_mm3 = tissue_volumes(tissues, subject)
     if s.wm_restricted:
@@ -487,6 +552,16 @@ def propagate_atlas(
         apply_linear(atlas.labels, reference, chain, interpolation="label").dataobj
     ).astype(np.uint8)
     wm_ref = apply_linear(atlas.white_matter, reference, chain, interpolation="mask")
+    if subject_to_reference is not None:  # the reference is another scan: its contrast too
+        quality["reference_wm_gm_ratio"] = white_grey_ratio(
+            reference,
+            np.asarray(
+                apply_linear(subject_brain, reference, to_subject, interpolation="mask").dataobj
+            )
+            > 0,
+            np.asarray(wm_ref.dataobj) > 0,
+            np.asarray(apply_linear(grey, reference, chain, interpolation="mask").dataobj) > 0,
+        )
     if s.region_map == "white_matter":
         if subject_wm is not None:
             wm_prob = apply_linear(subject_wm, reference, to_subject, interpolation="linear")

@@ -24,6 +24,12 @@ A subject's atlas registration is flagged, with the measure named, when
   :func:`wmhmap.atlas.csf_overlap`): another person's T1w (a swapped file) fits the
   FLAIR's brain outline nearly as well as the person's own (0.86-0.95), but not its CSF.
   Real fits 0.72-0.82; another person's T1w 0.19-0.44; 2 mm off 0.43-0.53;
+- a scan lacks the contrast of its column (``t1w_wm_gm_ratio`` below
+  ``min_t1w_wm_gm_ratio``, ``flair_wm_gm_ratio`` above ``max_flair_wm_gm_ratio``, 1.1
+  both; :func:`wmhmap.atlas.white_grey_ratio`): the atlas's deep white matter over its
+  grey matter, on each scan. On a T1w white matter is the brightest tissue (real T1w of
+  five scanners 1.18-1.66), on a FLAIR grey matter is brighter (real FLAIRs 0.84-1.04):
+  a FLAIR given as the T1w, or the two swapped, passes the CSF check (one head);
 - the brain mask reaches the edge of a scan's field of view over more than
   ``max_fov_edge_mm2`` (1,000 mm² by default) in its outermost slice
   (:func:`brain_at_fov_edge`): the brain goes on beyond the scan, so the ICV, the brain
@@ -64,6 +70,8 @@ class QcThresholds:
     wm_share: tuple[float, float] = (0.2, 0.6)
     min_t1w_flair_dice: float = 0.95
     min_t1w_flair_csf_dice: float = 0.55
+    min_t1w_wm_gm_ratio: float = 1.1
+    max_flair_wm_gm_ratio: float = 1.1
 
     @classmethod
     def from_config(cls, qc: Mapping[str, Any]) -> QcThresholds:
@@ -79,6 +87,8 @@ class QcThresholds:
             (share_low, share_high),
             float(qc["min_t1w_flair_dice"]),
             float(qc["min_t1w_flair_csf_dice"]),
+            float(qc["min_t1w_wm_gm_ratio"]),
+            float(qc["max_flair_wm_gm_ratio"]),
         )
 
 
@@ -91,6 +101,14 @@ class Flag:
     reason: str
 
 
+def _finite(value: Any) -> float | None:
+    """A measure's value, or ``None`` when it is missing or n/a (NaN)."""
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
 def registration_flags(
     quality: Mapping[str, Any], thresholds: QcThresholds, *, subject: str = ""
 ) -> list[Flag]:
@@ -101,7 +119,8 @@ def registration_flags(
     ``region_min``/``region_max``), the brain at the field of view's edge
     (``fov_edge_mm2``, and where: ``fov_edge``; :func:`brain_at_fov_edge`) and the T1w's
     tissue volumes (``tissue_<class>_ml``; :func:`white_matter_share`) and the overlap of
-    its T1w with its FLAIR (``t1w_flair_dice``, and of their CSF: ``t1w_flair_csf_dice``).
+    its T1w with its FLAIR (``t1w_flair_dice``, and of their CSF: ``t1w_flair_csf_dice``)
+    and each scan's contrast (``t1w_wm_gm_ratio``, ``flair_wm_gm_ratio``).
 
     >>> flags = registration_flags({"brain_dice": 0.7, "icv_ml": 2600.0}, QcThresholds())
     >>> [f.reason for f in flags]  # doctest: +NORMALIZE_WHITESPACE
@@ -187,6 +206,28 @@ def registration_flags(
                 f"T1w -> FLAIR registration: CSF overlap {float(csf):.2f} < "
                 f"{t.min_t1w_flair_csf_dice:.2f} (ventricles and sulci do not meet: the T1w "
                 "is another person's, or misplaced on the FLAIR grid)",
+            )
+        )
+    t1w = _finite(quality.get("t1w_wm_gm_ratio"))
+    if t1w is not None and t1w < t.min_t1w_wm_gm_ratio:
+        flags.append(
+            Flag(
+                "t1w_wm_gm_ratio",
+                t1w,
+                f"T1w contrast: white matter {t1w:.2f} x as bright as grey matter < "
+                f"{t.min_t1w_wm_gm_ratio:.2f} (on a T1w it is the brightest tissue: is this "
+                "a FLAIR or T2w given as the T1w?)",
+            )
+        )
+    flair = _finite(quality.get("flair_wm_gm_ratio"))
+    if flair is not None and flair > t.max_flair_wm_gm_ratio:
+        flags.append(
+            Flag(
+                "flair_wm_gm_ratio",
+                flair,
+                f"FLAIR contrast: white matter {flair:.2f} x as bright as grey matter > "
+                f"{t.max_flair_wm_gm_ratio:.2f} (on a FLAIR grey matter is brighter: is this "
+                "a T1w given as the FLAIR?)",
             )
         )
     share = white_matter_share(quality)

@@ -93,7 +93,7 @@ rule collect_registration_qc:
     conda:
         "../envs/imaging.yaml"
     params:
-        # each threshold its own param: the table depends on these eight alone
+        # each threshold its own param: the table depends on these ten alone
         min_brain_dice=config["qc"]["min_brain_dice"],
         min_correlation=config["qc"]["min_correlation"],
         icv_ml=config["qc"]["icv_ml"],
@@ -102,6 +102,8 @@ rule collect_registration_qc:
         wm_share=config["qc"]["wm_share"],
         min_t1w_flair_dice=config["qc"]["min_t1w_flair_dice"],
         min_t1w_flair_csf_dice=config["qc"]["min_t1w_flair_csf_dice"],
+        min_t1w_wm_gm_ratio=config["qc"]["min_t1w_wm_gm_ratio"],
+        max_flair_wm_gm_ratio=config["qc"]["max_flair_wm_gm_ratio"],
         code=code_version("collect_registration_qc.py"),
     script:
         "../scripts/collect_registration_qc.py"

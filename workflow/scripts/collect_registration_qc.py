@@ -15,6 +15,8 @@ def main(log):
             "wm_share": p.wm_share,
             "min_t1w_flair_dice": p.min_t1w_flair_dice,
             "min_t1w_flair_csf_dice": p.min_t1w_flair_csf_dice,
+            "min_t1w_wm_gm_ratio": p.min_t1w_wm_gm_ratio,
+            "max_flair_wm_gm_ratio": p.max_flair_wm_gm_ratio,
         }
     )
     tables = [pd.read_csv(path, sep="\t", na_values="n/a") for path in snakemake.input.tables]

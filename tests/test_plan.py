@@ -85,6 +85,47 @@ def test_sessions_bring_their_folder_and_wildcard_along():
         sheet(rows, stats={"session": "3"})
 
 
+def test_each_later_visit_is_compared_with_its_first_in_a_shared_modality():
+    rows = [
+        visit("a", session="1"),
+        visit("a", session="2", t1=False),  # FLAIR only: compared by its FLAIR
+        visit("a", session="3"),  # both: by the T1w
+        visit("b", session="1", flair=False),
+        visit("b", session="2", t1=False),  # no modality of b's first visit
+        visit("c", session="1"),
+    ]
+    plan = sheet(rows)
+    assert plan.first_visits == {"a_ses-2": "a_ses-1", "a_ses-3": "a_ses-1", "b_ses-2": "b_ses-1"}
+    pairs = {s: plan.visit_pair(s) for s in plan.subjects}
+    assert pairs == {
+        "a_ses-1": None,
+        "a_ses-2": ("a_ses-1", "FLAIR"),
+        "a_ses-3": ("a_ses-1", "T1w"),
+        "b_ses-1": None,
+        "b_ses-2": None,
+        "c_ses-1": None,
+    }
+    assert plan.visit_check_inputs("a_ses-2") == {
+        "first": plan.n4_image("a_ses-1", "FLAIR"),
+        "first_brain": plan.native_brain_mask("a_ses-1", "FLAIR"),
+        "later": plan.n4_image("a_ses-2", "FLAIR"),
+        "later_brain": plan.native_brain_mask("a_ses-2", "FLAIR"),
+    }
+    check = "results-tests/sub-a/ses-3/qc/sub-a_ses-3_desc-firstvisit_registration.tsv"
+    assert plan.visit_check("a_ses-3") == check
+    assert check in plan.final_targets()
+    # the cohort table takes the comparisons of visits whose first visit passed its checks
+    valid = ["a_ses-2", "a_ses-3", "b_ses-2", "c_ses-1"]  # a_ses-1 failed
+    assert plan.visit_checks(valid) == []
+    assert plan.visit_checks(plan.subjects) == [
+        plan.visit_check("a_ses-2"),
+        check,
+    ]
+    with pytest.raises(PlanError, match="sub-a_ses-1 is no later visit"):
+        plan.visit_check_inputs("a_ses-1")
+    assert sheet([visit("x"), visit("y")]).first_visits == {}  # no sessions
+
+
 def test_each_visit_has_its_grid_and_registration_image():
     plan = sheet([visit("both"), visit("t1only", flair=False), visit("flaironly", t1=False)])
     assert [plan.reference_modality(s) for s in plan.subjects] == ["FLAIR", "T1w", "FLAIR"]

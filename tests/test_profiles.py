@@ -39,7 +39,7 @@ def test_slurm_groups_name_real_rules():
         rules |= set(re.findall(r"^rule (\w+):", path.read_text(), re.MULTILINE))
     groups = dict(entry.split("=") for entry in slurm_profile()["groups"])
     assert set(groups) <= rules
-    assert set(groups.values()) == {"preprocess", "segment", "overlays"}
+    assert set(groups.values()) == {"preprocess", "segment", "overlays", "visits"}
     # every group is bundled explicitly
     bundled = dict(entry.split("=") for entry in slurm_profile()["group-components"])
     assert set(bundled) == set(groups.values())

@@ -95,6 +95,11 @@ RERUNS = [
         {"collect_registration_qc"},
     ),
     (
+        "the visits' CSF flag",
+        {"qc": {"min_visit_csf_dice": 0.6}},
+        {"collect_registration_qc"},
+    ),
+    (
         "the contrast flags",
         {"qc": {"min_t1w_wm_gm_ratio": 1.2, "max_flair_wm_gm_ratio": 1.0}},
         {"collect_registration_qc"},

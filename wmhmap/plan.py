@@ -156,6 +156,8 @@ class Plan:
         self._modalities = {s: modalities(row) for s, row in rows.items()}
         self._grid = {s: analysis_modality(row) for s, row in rows.items()}
         self.flair_subjects = [s for s in self.subjects if "FLAIR" in self._modalities[s]]
+        # with sessions: each later visit -> its subject's first (registration QC)
+        self.first_visits = first_visits(samples) if self.sessions else {}
         self.classic = self._classic_methods()
         self.lesion_source, self.region_plan = self._plan_models()
         # the models this run segments with: the region model only when something uses it
@@ -346,6 +348,50 @@ class Plan:
 
     def atlas_labels(self, subject: str) -> str:
         return self.bids(subject, space=GRID, desc="atlas", suffix="dseg")
+
+    def visit_pair(self, subject: str) -> tuple[str, str] | None:
+        """(first visit, modality) a later visit is checked against: the T1w when both
+        visits have one, else the FLAIR; None for a first visit (or a cohort without
+        sessions) and for visits that share no modality (:mod:`wmhmap.visits`)."""
+        first = self.first_visits.get(subject)
+        if first is None:
+            return None
+        shared = [m for m in ("T1w", "FLAIR") if m in self.modalities(subject)]
+        shared = [m for m in shared if m in self.modalities(first)]
+        return (first, shared[0]) if shared else None
+
+    def visit_check(self, subject: str) -> str:
+        """A later visit's comparison with its first visit (a row of registration QC)."""
+        return self.bids(
+            subject,
+            datatype="qc",
+            desc="firstvisit",
+            suffix="registration",
+            extension=".tsv",
+        )
+
+    def visit_check_inputs(self, subject: str) -> dict[str, str]:
+        """The bias-corrected scans and brain masks a visit's comparison reads."""
+        pair = self.visit_pair(subject)
+        if pair is None:
+            raise PlanError(f"sub-{subject} is no later visit with a modality of its first")
+        first, modality = pair
+        return {
+            "first": self.n4_image(first, modality),
+            "first_brain": self.native_brain_mask(first, modality),
+            "later": self.n4_image(subject, modality),
+            "later_brain": self.native_brain_mask(subject, modality),
+        }
+
+    def visit_checks(self, valid: Iterable[str]) -> list[str]:
+        """The comparisons of the ``valid`` visits (those that passed the input checks)
+        whose first visit is valid too."""
+        ok = set(valid)
+        return [
+            self.visit_check(s)
+            for s in self.subjects
+            if s in ok and (pair := self.visit_pair(s)) is not None and pair[0] in ok
+        ]
 
     def registration_qc(self, subject: str) -> str:
         """The atlas propagation's QC row (its measures and the T1w's tissue volumes)."""
@@ -1055,6 +1101,7 @@ class Plan:
             self.samplesheet_file(),
             *(p for s in self.subjects for p in self.preprocessed(s).values()),
             *(self.atlas_labels(s) for s in self.subjects),
+            *(self.visit_check(s) for s in self.subjects if self.visit_pair(s)),
             f"{self.results}/group/registration_qc.tsv",
             self.failed_subjects,
             *self.segmentation_outputs(),
@@ -1147,3 +1194,23 @@ def plan_run(config: Mapping[str, Any]) -> Plan:
     """The plan of a run: its cohort loaded and checked, its models planned."""
     samples, demo = load_cohort(config)
     return Plan(config, samples, demo=demo)
+
+
+def first_visits(samples: pd.DataFrame) -> dict[str, str]:
+    """Each later visit's id -> the id of its subject's first visit, in a cohort table
+    with sessions (its rows in time order: BIDS discovery sorts them by ``acq_time``,
+    else by label in natural order; a sample sheet keeps its own order).
+
+    >>> sheet = pd.DataFrame({"subject": ["a", "a", "b", "a"], "session": ["1", "2", "1", "3"]},
+    ...                      index=["a_ses-1", "a_ses-2", "b_ses-1", "a_ses-3"])
+    >>> first_visits(sheet)
+    {'a_ses-2': 'a_ses-1', 'a_ses-3': 'a_ses-1'}
+    """
+    first: dict[str, str] = {}
+    later: dict[str, str] = {}
+    for visit, subject in zip(samples.index, samples["subject"], strict=True):
+        if subject in first:
+            later[str(visit)] = first[subject]
+        else:
+            first[subject] = str(visit)
+    return later

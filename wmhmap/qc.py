@@ -38,8 +38,12 @@ A subject's atlas registration is flagged, with the measure named, when
   slabs of the WMH challenge); a vertex or cerebellum cut off crosses it over
   1,500-3,500 mm² (a challenge subject, two clinical T1w and a FLAIR of the Lesjak scans).
 
-The measures are written by the propagation job; thresholds are applied when the cohort
-table is gathered, so changing one reruns only that table.
+In a cohort with sessions, a later visit whose CSF does not meet its first visit's is
+flagged too (``visit_csf_dice``; :mod:`wmhmap.visits`).
+
+The measures are written by the propagation job (and the visits' by ``compare_visits``);
+thresholds are applied when the cohort table is gathered, so changing one reruns only
+that table.
 """
 
 from __future__ import annotations

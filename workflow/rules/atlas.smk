@@ -80,6 +80,8 @@ rule collect_registration_qc:
             suffix="registration",
             extension=".tsv",
         ),
+        # in a cohort with sessions: each later visit against its first
+        visits=lambda w: PLAN.visit_checks(valid_subjects()),
         failed=FAILED_SUBJECTS,  # which subjects the table takes
     output:
         report(
@@ -93,7 +95,7 @@ rule collect_registration_qc:
     conda:
         "../envs/imaging.yaml"
     params:
-        # each threshold its own param: the table depends on these ten alone
+        # each threshold its own param: the table depends on these eleven alone
         min_brain_dice=config["qc"]["min_brain_dice"],
         min_correlation=config["qc"]["min_correlation"],
         icv_ml=config["qc"]["icv_ml"],
@@ -104,6 +106,7 @@ rule collect_registration_qc:
         min_t1w_flair_csf_dice=config["qc"]["min_t1w_flair_csf_dice"],
         min_t1w_wm_gm_ratio=config["qc"]["min_t1w_wm_gm_ratio"],
         max_flair_wm_gm_ratio=config["qc"]["max_flair_wm_gm_ratio"],
+        min_visit_csf_dice=config["qc"]["min_visit_csf_dice"],
         code=code_version("collect_registration_qc.py"),
     script:
         "../scripts/collect_registration_qc.py"

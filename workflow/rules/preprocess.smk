@@ -93,6 +93,29 @@ rule register_t1w_to_flair:
         "../scripts/register_t1w_to_flair.py"
 
 
+rule compare_visits:
+    """Rigidly register a later visit's scan onto its first visit's: one person?"""
+    input:
+        unpack(lambda w: PLAN.visit_check_inputs(visit(w))),
+    output:
+        PLAN.visit_check("{subject}"),
+    log:
+        log_path("compare_visits", subject="{subject}"),
+    benchmark:
+        benchmark_path("compare_visits", subject="{subject}")
+    conda:
+        "../envs/imaging.yaml"
+    threads: 1
+    params:
+        first_visit=lambda w: PLAN.visit_pair(visit(w))[0],
+        modality=lambda w: PLAN.visit_pair(visit(w))[1],
+        rigid=config["preprocess"]["rigid"],
+        reproducible=config["registration"]["reproducible"],
+        code=code_version("compare_visits.py"),
+    script:
+        "../scripts/compare_visits.py"
+
+
 rule normalize_intensity:
     """Bring a scan onto the analysis grid and scale brain intensities to [0, 1]."""
     input:

@@ -3,6 +3,8 @@ def main(log):
 
     from wmhmap.imageio import atomic_open
     from wmhmap.qc import QcThresholds, registration_flags
+    from wmhmap.visits import COLUMNS as VISIT_COLUMNS
+    from wmhmap.visits import visit_flags
 
     p = snakemake.params
     thresholds = QcThresholds.from_config(
@@ -19,11 +21,26 @@ def main(log):
             "max_flair_wm_gm_ratio": p.max_flair_wm_gm_ratio,
         }
     )
-    tables = [pd.read_csv(path, sep="\t", na_values="n/a") for path in snakemake.input.tables]
+    tables = [
+        pd.read_csv(path, sep="\t", na_values="n/a", dtype={"subject": str})
+        for path in snakemake.input.tables
+    ]
     qc = pd.concat(tables, ignore_index=True)
+    # later visits of a subject against its first (n/a for the others)
+    visits = [
+        pd.read_csv(path, sep="\t", dtype={"subject": str, "first_visit": str})
+        for path in snakemake.input.visits
+    ]
+    compared = (
+        pd.concat(visits, ignore_index=True)
+        if visits
+        else pd.DataFrame(columns=["subject", *VISIT_COLUMNS], dtype=object)
+    )
+    qc = qc.merge(compared, on="subject", how="left")
     reasons = []
     for row in qc.to_dict("records"):
         flags = registration_flags(row, thresholds, subject=str(row["subject"]))
+        flags += visit_flags(row, p.min_visit_csf_dice)
         reasons.append("; ".join(f.reason for f in flags))
         for flag in flags:
             log.warning("sub-%s: %s: inspect %s", row["subject"], flag.reason, row["overlay"])

@@ -1,0 +1,96 @@
+"""Are a subject's visits one person? Each later visit's scan against the first visit's.
+
+In a longitudinal cohort every visit is preprocessed, registered and segmented on its
+own, and the loads of a subject's visits are compared as one person's course. A scan
+of another person filed under the subject (a mislabelled session folder, a swapped
+subject id in a sample sheet) then reads as a change of disease, and no per-visit
+check can see it: each visit is a good scan of a brain.
+
+:func:`compare_visits` registers a later visit's scan rigidly onto the same modality
+of the subject's first visit, with the settings of the T1w -> FLAIR fit, and measures
+two things where the fit puts it:
+
+- ``visit_brain_dice``: the brain masks' overlap (:func:`wmhmap.atlas.coregistration_overlap`);
+- ``visit_csf_dice``: the overlap of the darkest tenth of the brain on both scans,
+  ventricles and sulci (:func:`wmhmap.atlas.csf_overlap`), which are each person's own.
+
+On real scans (``benchmarks/bench_visit_pairs.py``: the two Lesjak patients' two
+visits, lesjak07, the ISBI FLAIRs and four WMH-challenge T1w, 3-4.4 mm slices, with and
+without skull; also scans with their slices merged to 4-8 mm, as a follow-up of
+another protocol): the same person's visits overlap in CSF 0.74-0.87, another person's
+scan 0.08-0.46, while its brain outline overlaps 0.79-0.95, nearly as well as the
+person's own (0.97-0.99). A visit below ``qc.min_visit_csf_dice`` (0.55) is flagged
+(:func:`visit_flags`). Only the overlap says which: the flag cannot tell which of the
+two visits is the other person's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import nibabel as nib
+
+from wmhmap.atlas import coregistration_overlap, csf_overlap
+from wmhmap.preprocess import LinearRegistrationSettings, register_linear
+from wmhmap.qc import Flag
+
+COLUMNS = (
+    "first_visit",
+    "visit_modality",
+    "visit_brain_dice",
+    "visit_csf_dice",
+)
+"""The columns a visit's comparison adds to ``registration_qc.tsv`` (n/a for a first
+visit, and for a visit that shares no modality with it)."""
+
+
+def compare_visits(
+    first: nib.Nifti1Image,
+    first_brain: nib.Nifti1Image,
+    later: nib.Nifti1Image,
+    later_brain: nib.Nifti1Image,
+    *,
+    settings: LinearRegistrationSettings | None = None,
+) -> dict[str, float]:
+    """Register ``later`` (a later visit's bias-corrected scan) rigidly onto ``first``
+    (the same modality of the subject's first visit) and measure how their brains and
+    their CSF meet (each scan's brain mask is its own, on its own grid).
+
+    Returns ``visit_brain_dice`` and ``visit_csf_dice``.
+    """
+    fit = register_linear(first, later, kind="Rigid", settings=settings)
+    return {
+        "visit_brain_dice": coregistration_overlap(later_brain, first_brain, fit),
+        "visit_csf_dice": csf_overlap(later, first, first_brain, fit),
+    }
+
+
+def visit_flags(row: Mapping[str, Any], min_csf_dice: float) -> list[Flag]:
+    """The reason to inspect a visit whose CSF does not meet its first visit's (empty
+    when it does, and for a first visit or a visit without a comparison).
+
+    >>> [f.reason for f in visit_flags({"visit_csf_dice": 0.8, "first_visit": "1"}, 0.55)]
+    []
+    >>> flag, = visit_flags({"visit_csf_dice": 0.31, "first_visit": "01_ses-1",
+    ...                      "visit_modality": "T1w"}, 0.55)
+    >>> flag.measure, flag.reason[:56]
+    ('visit_csf_dice', 'visits: CSF overlap with the first visit (01_ses-1, T1w)')
+    """
+    value = row.get("visit_csf_dice")
+    if value is None:
+        return []
+    csf = float(value)
+    if not math.isfinite(csf) or csf >= min_csf_dice:
+        return []
+    return [
+        Flag(
+            "visit_csf_dice",
+            csf,
+            f"visits: CSF overlap with the first visit ({row.get('first_visit')}, "
+            f"{row.get('visit_modality')}) {csf:.2f} < {min_csf_dice:.2f} (ventricles and "
+            "sulci do not meet: one of the two is another person's scan, or a session is "
+            "misnamed)",
+        )
+    ]

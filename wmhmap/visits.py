@@ -15,13 +15,13 @@ two things where the fit puts it:
   ventricles and sulci (:func:`wmhmap.atlas.csf_overlap`), which are each person's own.
 
 On real scans (``benchmarks/bench_visit_pairs.py``: the two Lesjak patients' two
-visits, lesjak07, the ISBI FLAIRs and four WMH-challenge T1w, 3-4.4 mm slices, with and
-without skull; also scans with their slices merged to 4-8 mm, as a follow-up of
+visits, lesjak07, the ISBI FLAIRs and four WMH-challenge T1w; 1-4.4 mm slices, with and
+without skull; also three scans with their slices merged to 4-6 mm, as a follow-up of
 another protocol): the same person's visits overlap in CSF 0.74-0.87, another person's
 scan 0.08-0.46, while its brain outline overlaps 0.79-0.95, nearly as well as the
 person's own (0.97-0.99). A visit below ``qc.min_visit_csf_dice`` (0.55) is flagged
-(:func:`visit_flags`). Only the overlap says which: the flag cannot tell which of the
-two visits is the other person's.
+(:func:`visit_flags`). The flag sits on the later visit, but either of the two can be
+the other person's.
 """
 
 from __future__ import annotations

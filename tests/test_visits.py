@@ -15,7 +15,7 @@ import pytest
 from conftest import SHARED_DATA, shared_dir
 
 from wmhmap.preprocess import N4Settings, prepare_scan
-from wmhmap.visits import compare_visits, visit_flags
+from wmhmap.visits import cohort_visit_flags, compare_visits, visit_flags
 
 THRESHOLD = 0.55  # config qc.min_visit_csf_dice
 
@@ -33,6 +33,60 @@ def test_a_visit_is_flagged_below_the_csf_threshold_only(csf, flagged):
         assert "first visit (07_ses-1, FLAIR)" in flags[0].reason
         assert "another person's scan" in flags[0].reason
     assert visit_flags({}, THRESHOLD) == []  # a first visit has no comparison
+
+
+def _cohort(*later_csf: float) -> list[dict]:
+    """A subject's first visit and later visits with these CSF overlaps, and another
+    subject with two visits that meet (table rows as collect_registration_qc reads them)."""
+    rows = [{"subject": "01_ses-1", "first_visit": math.nan, "visit_csf_dice": math.nan}]
+    rows += [
+        {
+            "subject": f"01_ses-{i}",
+            "first_visit": "01_ses-1",
+            "visit_modality": "T1w",
+            "visit_csf_dice": csf,
+        }
+        for i, csf in enumerate(later_csf, start=2)
+    ]
+    rows += [
+        {"subject": "02_ses-1"},
+        {
+            "subject": "02_ses-2",
+            "first_visit": "02_ses-1",
+            "visit_modality": "FLAIR",
+            "visit_csf_dice": 0.81,
+        },
+    ]
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("later_csf", "flagged", "says"),
+    [
+        # one later visit: either of the two can be the other person's
+        ((0.31,), {"01_ses-2"}, "one of the two is another person's scan"),
+        ((0.8,), set(), None),
+        # the other later visits meet the first: the failing one is the odd one
+        ((0.78, 0.29, 0.74), {"01_ses-3"}, "2 other later visits of this subject meet"),
+        ((0.29, 0.74), {"01_ses-2"}, "1 other later visit of this subject meets"),
+        # none meets the first: the first is the odd one, and flagged too
+        ((0.29, 0.33, 0.41), {"01_ses-1", "01_ses-2", "01_ses-3", "01_ses-4"}, "first visit is"),
+        # a later visit without a comparison (no shared modality) does not count
+        ((0.29, math.nan), {"01_ses-2"}, "one of the two is another person's scan"),
+    ],
+)
+def test_a_subjects_other_visits_tell_which_visit_is_the_odd_one(later_csf, flagged, says):
+    flags = cohort_visit_flags(_cohort(*later_csf), THRESHOLD)
+    assert set(flags) == flagged
+    for visit, (flag,) in flags.items():
+        assert flag.measure == "visit_csf_dice"
+        if visit == "01_ses-1":  # the first visit: the best overlap any later visit reached
+            assert flag.value == max(later_csf)
+            assert "none of the 3 later visits (01_ses-2, 01_ses-3, 01_ses-4)" in flag.reason
+            assert "(T1w; at best 0.41 < 0.55)" in flag.reason
+        else:
+            assert flag.value == later_csf[int(visit[-1]) - 2]
+            assert says in flag.reason
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +125,30 @@ def test_a_later_visit_of_another_person_is_told_from_the_persons_own(lesjak_t1w
     assert other["visit_csf_dice"] < 0.45, other
     assert not visit_flags(own, THRESHOLD)
     assert [f.measure for f in visit_flags(other, THRESHOLD)] == ["visit_csf_dice"]
+
+
+@pytest.mark.realdata
+def test_a_first_visit_of_another_person_is_told_by_the_later_visits(lesjak_t1w):
+    """Patient 12's scan filed as the first visit of patient 01, whose two real visits
+    follow: neither later visit meets it, so the first visit is the one flagged as
+    another person's (and both later visits say so)."""
+    first = lesjak_t1w["patient12", "study2"]
+    rows = [{"subject": "01_ses-1"}]
+    for i, study in enumerate(("study1", "study2"), start=2):
+        later = lesjak_t1w["patient01", study]
+        measured = compare_visits(first.image, first.brain, later.image, later.brain)
+        assert measured["visit_csf_dice"] < 0.45, (study, measured)
+        rows.append(
+            {
+                "subject": f"01_ses-{i}",
+                "first_visit": "01_ses-1",
+                "visit_modality": "T1w",
+                **measured,
+            }
+        )
+    flags = cohort_visit_flags(rows, THRESHOLD)
+    assert set(flags) == {"01_ses-1", "01_ses-2", "01_ses-3"}
+    assert "likely another person's scan" in flags["01_ses-1"][0].reason
+    assert all(
+        "first visit is likely the odd one" in flags[v][0].reason for v in ("01_ses-2", "01_ses-3")
+    )

@@ -20,21 +20,22 @@ without skull; also three scans with their slices merged to 4-6 mm, as a follow-
 another protocol): the same person's visits overlap in CSF 0.74-0.87, another person's
 scan 0.08-0.46, while its brain outline overlaps 0.79-0.95, nearly as well as the
 person's own (0.97-0.99). A visit below ``qc.min_visit_csf_dice`` (0.55) is flagged
-(:func:`visit_flags`). The flag sits on the later visit, but either of the two can be
-the other person's.
+(:func:`visit_flags`). One failed comparison cannot say which of its two visits is the
+other person's; with two or more later visits the subject's other comparisons can
+(:func:`cohort_visit_flags`): a later visit that alone fails is the odd one, and when
+every later visit fails, the first is, and it is flagged too.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import nibabel as nib
 
 from wmhmap.atlas import coregistration_overlap, csf_overlap
 from wmhmap.preprocess import LinearRegistrationSettings, register_linear
-from wmhmap.qc import Flag
+from wmhmap.qc import Flag, _finite
 
 COLUMNS = (
     "first_visit",
@@ -67,7 +68,12 @@ def compare_visits(
     }
 
 
-def visit_flags(row: Mapping[str, Any], min_csf_dice: float) -> list[Flag]:
+DEFAULT_WHY = "one of the two is another person's scan, or a session is misnamed"
+
+
+def visit_flags(
+    row: Mapping[str, Any], min_csf_dice: float, *, why: str | None = None
+) -> list[Flag]:
     """The reason to inspect a visit whose CSF does not meet its first visit's (empty
     when it does, and for a first visit or a visit without a comparison).
 
@@ -78,11 +84,8 @@ def visit_flags(row: Mapping[str, Any], min_csf_dice: float) -> list[Flag]:
     >>> flag.measure, flag.reason[:56]
     ('visit_csf_dice', 'visits: CSF overlap with the first visit (01_ses-1, T1w)')
     """
-    value = row.get("visit_csf_dice")
-    if value is None:
-        return []
-    csf = float(value)
-    if not math.isfinite(csf) or csf >= min_csf_dice:
+    csf = _finite(row.get("visit_csf_dice"))
+    if csf is None or csf >= min_csf_dice:
         return []
     return [
         Flag(
@@ -90,7 +93,66 @@ def visit_flags(row: Mapping[str, Any], min_csf_dice: float) -> list[Flag]:
             csf,
             f"visits: CSF overlap with the first visit ({row.get('first_visit')}, "
             f"{row.get('visit_modality')}) {csf:.2f} < {min_csf_dice:.2f} (ventricles and "
-            "sulci do not meet: one of the two is another person's scan, or a session is "
-            "misnamed)",
+            f"sulci do not meet: {why or DEFAULT_WHY})",
         )
     ]
+
+
+def cohort_visit_flags(
+    rows: Sequence[Mapping[str, Any]], min_csf_dice: float
+) -> dict[str, list[Flag]]:
+    """Each visit's flags from the comparisons of the whole cohort, by visit id.
+
+    One failed comparison says only that one of its two visits is another person's.
+    With two or more later visits, the subject's other comparisons tell which:
+
+    - some later visits meet the first and one does not: that one is the odd one;
+    - no later visit meets the first: the first visit is the odd one, and it is flagged
+      too (measure ``visit_csf_dice``: the highest overlap a later visit reached).
+
+    ``rows`` are ``registration_qc.tsv`` rows (``subject``, and :data:`COLUMNS` where the
+    visit was compared). Visits without flags are left out.
+
+    >>> rows = [{"subject": "01_ses-1"},
+    ...         {"subject": "01_ses-2", "first_visit": "01_ses-1", "visit_csf_dice": 0.31},
+    ...         {"subject": "01_ses-3", "first_visit": "01_ses-1", "visit_csf_dice": 0.28}]
+    >>> flags = cohort_visit_flags(rows, 0.55)
+    >>> sorted(flags), flags["01_ses-1"][0].value
+    (['01_ses-1', '01_ses-2', '01_ses-3'], 0.31)
+    """
+    later: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        compared = _finite(row.get("visit_csf_dice")) is not None
+        if compared and isinstance(row.get("first_visit"), str):
+            later.setdefault(row["first_visit"], []).append(row)
+    flagged: dict[str, list[Flag]] = {}
+    for first, visits in later.items():
+        failed = [r for r in visits if float(r["visit_csf_dice"]) < min_csf_dice]
+        met = len(visits) - len(failed)
+        if len(visits) == 1:
+            why = None
+        elif met:
+            why = (
+                f"{met} other later visit{'s' if met > 1 else ''} of this subject "
+                f"meet{'' if met > 1 else 's'} the first: this visit is likely the odd one"
+            )
+        else:
+            why = "no later visit meets the first: the first visit is likely the odd one"
+        for row in failed:
+            flagged.setdefault(str(row["subject"]), []).extend(
+                visit_flags(row, min_csf_dice, why=why)
+            )
+        if len(visits) > 1 and not met:
+            best = max(float(r["visit_csf_dice"]) for r in visits)
+            names = ", ".join(str(r["subject"]) for r in visits)
+            flagged.setdefault(first, []).append(
+                Flag(
+                    "visit_csf_dice",
+                    best,
+                    f"visits: none of the {len(visits)} later visits ({names}) meets this "
+                    f"first visit's CSF ({visits[0].get('visit_modality')}; at best "
+                    f"{best:.2f} < {min_csf_dice:.2f}): this visit is likely another "
+                    "person's scan, or its session is misnamed",
+                )
+            )
+    return flagged

@@ -4,7 +4,7 @@ def main(log):
     from wmhmap.imageio import atomic_open
     from wmhmap.qc import QcThresholds, registration_flags
     from wmhmap.visits import COLUMNS as VISIT_COLUMNS
-    from wmhmap.visits import visit_flags
+    from wmhmap.visits import cohort_visit_flags
 
     p = snakemake.params
     thresholds = QcThresholds.from_config(
@@ -37,10 +37,12 @@ def main(log):
         else pd.DataFrame(columns=["subject", *VISIT_COLUMNS], dtype=object)
     )
     qc = qc.merge(compared, on="subject", how="left")
+    rows = qc.to_dict("records")
+    visit_flags = cohort_visit_flags(rows, p.min_visit_csf_dice)
     reasons = []
-    for row in qc.to_dict("records"):
+    for row in rows:
         flags = registration_flags(row, thresholds, subject=str(row["subject"]))
-        flags += visit_flags(row, p.min_visit_csf_dice)
+        flags += visit_flags.get(str(row["subject"]), [])
         reasons.append("; ".join(f.reason for f in flags))
         for flag in flags:
             log.warning("sub-%s: %s: inspect %s", row["subject"], flag.reason, row["overlay"])

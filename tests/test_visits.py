@@ -89,6 +89,13 @@ def test_a_subjects_other_visits_tell_which_visit_is_the_odd_one(later_csf, flag
             assert says in flag.reason
 
 
+def test_a_first_visit_flag_names_each_modality_its_later_visits_were_compared_by():
+    rows = _cohort(0.29, 0.33)
+    rows[1]["visit_modality"] = "FLAIR"  # that visit had no T1w
+    (flag,) = cohort_visit_flags(rows, THRESHOLD)["01_ses-1"]
+    assert "(FLAIR, T1w; at best 0.33 < 0.55)" in flag.reason
+
+
 @pytest.fixture(scope="module")
 def lesjak_t1w():
     root = shared_dir("WMHMAP_REAL_SCANS_DIR", SHARED_DATA / "real_scans")

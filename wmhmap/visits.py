@@ -145,12 +145,13 @@ def cohort_visit_flags(
         if len(visits) > 1 and not met:
             best = max(float(r["visit_csf_dice"]) for r in visits)
             names = ", ".join(str(r["subject"]) for r in visits)
+            modalities = ", ".join(sorted({str(r.get("visit_modality")) for r in visits}))
             flagged.setdefault(first, []).append(
                 Flag(
                     "visit_csf_dice",
                     best,
                     f"visits: none of the {len(visits)} later visits ({names}) meets this "
-                    f"first visit's CSF ({visits[0].get('visit_modality')}; at best "
+                    f"first visit's CSF ({modalities}; at best "
                     f"{best:.2f} < {min_csf_dice:.2f}): this visit is likely another "
                     "person's scan, or its session is misnamed",
                 )

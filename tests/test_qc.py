@@ -223,6 +223,58 @@ def test_the_csf_of_a_t1w_meets_its_flair_only_where_the_fit_is_right(demo_propa
             csf_overlap(t1, flair, flair_brain, fit, share=1.0)
 
 
+def test_the_background_of_stripped_scans_is_not_shared_csf():
+    """Scans normalised to one template and stripped with one common mask (as some
+    cohorts share them) have the same background inside each other's brain mask, dark
+    on both. Ground truth by construction: two people's "anatomy" is independent smooth
+    noise, whose darkest tenths overlap by chance alone (0.1); a second visit of one
+    person is the first with a little noise. Both are stripped with one mask that leaves
+    7 % of the brain mask's voxels as background (zero on one scan, a constant on the
+    other). Counted with the background (before 2026-12-07), another person's scan
+    overlapped 0.68. CSF at zero inside the brain (a "ventricle" clipped, as clinical
+    FLAIRs store some) still counts. The real case (four Lesjak T1w normalised to MNI)
+    is in ``docs/measurements.md``."""
+    from scipy import ndimage as ndi
+
+    from wmhmap.atlas import csf_overlap, stripped_background
+
+    rng = np.random.default_rng(7)
+    shape, affine = (40, 40, 40), np.diag([2.0, 2.0, 2.0, 1.0])
+
+    def anatomy() -> np.ndarray:
+        field = ndi.gaussian_filter(rng.standard_normal(shape), 1)
+        return 100 + 10 * field / field.std()
+
+    brain = np.zeros(shape, np.uint8)
+    brain[5:35, 5:35, 5:35] = 1
+    common = np.zeros(shape, bool)
+    common[5:35, 5:35, 7:35] = True  # the brain mask's lowest two slices are background
+
+    def stripped(values: np.ndarray, background: float) -> nib.Nifti1Image:
+        return nib.Nifti1Image(np.where(common, values, background).astype(np.float32), affine)
+
+    first = anatomy()
+    again = first + rng.normal(0, 1, shape)  # the same person, another visit
+    other = anatomy()
+    reference = stripped(first, 0.0)
+    mask = nib.Nifti1Image(brain, affine)
+    same = LinearTransform(np.eye(4))
+    own = csf_overlap(stripped(again, 0.0), reference, mask, same)
+    assert own > 0.8, own
+    # CSF stored as zero inside the head (clinical FLAIRs clip some) is not background:
+    # a "ventricle" of 2 % of the brain at zero on both visits still counts, and meets
+    ventricle = np.zeros(shape, bool)
+    ventricle[17:23, 17:23, 15:30] = True
+    first[ventricle] = again[ventricle] = 0.0
+    clipped = stripped(first, 0.0)
+    background = stripped_background(clipped)
+    assert background[~common].all() and not background[common].any()
+    assert csf_overlap(stripped(again, 0.0), clipped, mask, same) > own
+    for background in (0.0, 7.0):  # stripped to zero, or to a constant above it
+        chance = csf_overlap(stripped(other, background), reference, mask, same)
+        assert chance == pytest.approx(0.1, abs=0.03), (background, chance)
+
+
 def test_a_flair_fit_or_an_older_table_has_no_tissue_classes_to_judge():
     flair = {**GOOD, **dict.fromkeys(("tissue_csf_ml", "tissue_gm_ml", "tissue_wm_ml"), np.nan)}
     old = {k: v for k, v in GOOD.items() if not k.startswith("tissue_")}

@@ -105,7 +105,7 @@ class Flag:
     reason: str
 
 
-def _finite(value: Any) -> float | None:
+def finite_value(value: Any) -> float | None:
     """A measure's value, or ``None`` when it is missing or n/a (NaN)."""
     if value is None:
         return None
@@ -212,7 +212,7 @@ def registration_flags(
                 "is another person's, or misplaced on the FLAIR grid)",
             )
         )
-    t1w = _finite(quality.get("t1w_wm_gm_ratio"))
+    t1w = finite_value(quality.get("t1w_wm_gm_ratio"))
     if t1w is not None and t1w < t.min_t1w_wm_gm_ratio:
         flags.append(
             Flag(
@@ -223,7 +223,7 @@ def registration_flags(
                 "a FLAIR or T2w given as the T1w?)",
             )
         )
-    flair = _finite(quality.get("flair_wm_gm_ratio"))
+    flair = finite_value(quality.get("flair_wm_gm_ratio"))
     if flair is not None and flair > t.max_flair_wm_gm_ratio:
         flags.append(
             Flag(

@@ -35,7 +35,7 @@ import nibabel as nib
 
 from wmhmap.atlas import coregistration_overlap, csf_overlap
 from wmhmap.preprocess import LinearRegistrationSettings, register_linear
-from wmhmap.qc import Flag, _finite
+from wmhmap.qc import Flag, finite_value
 
 COLUMNS = (
     "first_visit",
@@ -84,7 +84,7 @@ def visit_flags(
     >>> flag.measure, flag.reason[:56]
     ('visit_csf_dice', 'visits: CSF overlap with the first visit (01_ses-1, T1w)')
     """
-    csf = _finite(row.get("visit_csf_dice"))
+    csf = finite_value(row.get("visit_csf_dice"))
     if csf is None or csf >= min_csf_dice:
         return []
     return [
@@ -122,7 +122,7 @@ def cohort_visit_flags(
     """
     later: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
-        compared = _finite(row.get("visit_csf_dice")) is not None
+        compared = finite_value(row.get("visit_csf_dice")) is not None
         if compared and isinstance(row.get("first_visit"), str):
             later.setdefault(row["first_visit"], []).append(row)
     flagged: dict[str, list[Flag]] = {}

@@ -1,8 +1,8 @@
 """Does the registration QC tell a later visit of the same person from another person's scan?
 
 Run: ``WMHMAP_REAL_SCANS_DIR=... .venv/bin/python benchmarks/bench_visit_pairs.py
-[--jobs 2] [--template]`` (81 pairings, about 8 minutes on 2 cores; ``--template``: 6
-more, about 3 minutes, and ``WMHMAP_JHU_ATLAS_DIR``)
+[--jobs 2] [--template]`` (81 pairings, two fits each, about 12 minutes on 2 cores;
+``--template``: 6 more, about 2 minutes, and ``WMHMAP_JHU_ATLAS_DIR``)
 
 Every real scan of the shared data goes through the workflow's preprocessing
 (:func:`wmhmap.preprocess.prepare_scan`): T1w of the four Lesjak visits (two patients,
@@ -12,9 +12,9 @@ lesjak07 and the two raw ISBI scans (4.4 mm slices, skull). Three scans also go 
 with their slices merged (a follow-up of another protocol): lesjak07's T1w to 4 mm,
 its FLAIR to 6 mm, patient 01's first FLAIR to 6 mm. Then every pair of scans of one
 modality is compared as the ``compare_visits`` job compares a later visit with the
-first (:func:`wmhmap.visits.compare_visits`: rigid fit, brain and CSF overlap). A pair
-is the same scan (merged slices), the same person at another visit, or another person:
-a scan filed under the wrong subject or session.
+first (:func:`wmhmap.visits.compare_visits`: a rigid fit and one with a scale, brain
+and CSF overlap of the better). A pair is the same scan (merged slices), the same person
+at another visit, or another person: a scan filed under the wrong subject or session.
 
 ``--template`` also gives the four Lesjak T1w as some cohorts share their scans:
 normalised to a template (each fitted affinely to the JHU atlas and resampled onto its

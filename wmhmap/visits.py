@@ -18,8 +18,8 @@ On real scans (``benchmarks/bench_visit_pairs.py``: the two Lesjak patients' two
 visits, lesjak07, the ISBI FLAIRs and four WMH-challenge T1w; 1-4.4 mm slices, with and
 without skull; also three scans with their slices merged to 4-6 mm, as a follow-up of
 another protocol): the same person's visits overlap in CSF 0.74-0.87, another person's
-scan 0.13-0.45, while its brain outline overlaps 0.79-0.95, nearly as well as the
-person's own (0.97-0.99). A visit below ``qc.min_visit_csf_dice`` (0.55) is flagged
+scan 0.13-0.45, while its brain outline overlaps 0.66-0.96 (median 0.92), often nearly
+as well as the person's own (0.97-0.99). A visit below ``qc.min_visit_csf_dice`` (0.55) is flagged
 (:func:`visit_flags`). One failed comparison cannot say which of its two visits is the
 other person's; with two or more later visits the subject's other comparisons can
 (:func:`cohort_visit_flags`): a later visit that alone fails is the odd one, and when

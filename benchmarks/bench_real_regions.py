@@ -26,7 +26,9 @@ the study's authors made for that subject, inside their white matter (labels 1-3
   which are not ventricle).
 
 Each scan's contrast, ``wm_gm_ratio`` (the atlas's deep white matter over its grey
-matter: :func:`wmhmap.atlas.white_grey_ratio`), is in the rows and the QC flags. Three
+matter: :func:`wmhmap.atlas.white_grey_ratio`) and ``bright_wm_ratio`` (its brightest 5 %
+of the brain over its white matter, where a T2w's CSF would show:
+:func:`wmhmap.atlas.bright_white_ratio`), is in the rows and the QC flags. Three
 real FLAIRs go through as subjects without a T1w, and two scans in the other
 modality's column (``MISPLACED``), which the QC must flag.
 
@@ -194,6 +196,7 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
             **result.quality,
             "icv_ml": scan.brain_ml,
             "t1w_wm_gm_ratio": result.quality["wm_gm_ratio"],
+            "t1w_bright_wm_ratio": result.quality["bright_wm_ratio"],
             **tissue_columns(result.tissue_mm3),
             **extremes,
             **edge,
@@ -222,6 +225,7 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
         "correlation": result.quality["correlation"],
         "rotation_search": result.quality["rotation_search"],
         "wm_gm_ratio": result.quality["wm_gm_ratio"],
+        "bright_wm_ratio": result.quality["bright_wm_ratio"],
         **tissue_columns(result.tissue_mm3),
         **extremes,
         **edge,
@@ -280,9 +284,15 @@ def run_flair(scan: str) -> dict:
     start = time.perf_counter()
     prepared, result = prepare_flair(scans.parent / scan / "FLAIR.nii.gz", config, scan)
     edge = fov_edge({"FLAIR": prepared.brain})
-    ratio = result.quality["wm_gm_ratio"]
+    ratio, bright = result.quality["wm_gm_ratio"], result.quality["bright_wm_ratio"]
     flags = registration_flags(
-        {**result.quality, "icv_ml": prepared.brain_ml, "flair_wm_gm_ratio": ratio, **edge},
+        {
+            **result.quality,
+            "icv_ml": prepared.brain_ml,
+            "flair_wm_gm_ratio": ratio,
+            "flair_bright_wm_ratio": bright,
+            **edge,
+        },
         QcThresholds.from_config(config["qc"]),
     )
     return {
@@ -291,6 +301,7 @@ def run_flair(scan: str) -> dict:
         "contrast_kept": prepared.contrast_kept,
         "brain_dice": result.quality["brain_dice"],
         "wm_gm_ratio": ratio,
+        "bright_wm_ratio": bright,
         **edge,
         "flags": "; ".join(f.reason for f in flags) or "-",
         "seconds": time.perf_counter() - start,
@@ -308,7 +319,12 @@ def run_misplaced(item: tuple[str, str]) -> dict:
     prepared, result = prepare_flair(scans.parent / scan, config, scan, modality=column)
     ratio = result.quality["wm_gm_ratio"]
     flags = registration_flags(
-        {**result.quality, "icv_ml": prepared.brain_ml, f"{column.lower()}_wm_gm_ratio": ratio},
+        {
+            **result.quality,
+            "icv_ml": prepared.brain_ml,
+            f"{column.lower()}_wm_gm_ratio": ratio,
+            f"{column.lower()}_bright_wm_ratio": result.quality["bright_wm_ratio"],
+        },
         QcThresholds.from_config(config["qc"]),
     )
     return {

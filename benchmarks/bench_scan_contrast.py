@@ -12,9 +12,12 @@ given as a FLAIR, which skips the tissue classes: the fit and the measure are th
 ``bench_real_regions.prepare_flair``). Its contrast
 measure, ``wm_gm_ratio`` (:func:`wmhmap.atlas.white_grey_ratio`: the atlas's deep white
 matter over its grey matter on the scan), is what ``t1w_wm_gm_ratio`` or
-``flair_wm_gm_ratio`` of ``registration_qc.tsv`` holds for it. Prints each scan, then
-per modality the range, and how many the QC flags at the config's thresholds in their
-own column and in the other one (a FLAIR given as the T1w, a T1w as the FLAIR).
+``flair_wm_gm_ratio`` of ``registration_qc.tsv`` holds for it; and ``bright_wm_ratio``
+(:func:`wmhmap.atlas.bright_white_ratio`: the brightest 5 % of the brain over the deep
+white matter; CSF would fill it on a T2w), ``t1w_bright_wm_ratio`` or
+``flair_bright_wm_ratio``. Prints each scan, then per modality the ranges, and how many
+the QC flags at the config's thresholds in their own column and in the other one (a
+FLAIR given as the T1w, a T1w as the FLAIR) and as a T2w.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ def measure(scan: tuple[str, str]) -> dict:
         "scan": path,
         "modality": modality,
         "wm_gm_ratio": result.quality["wm_gm_ratio"],
+        "bright_wm_ratio": result.quality["bright_wm_ratio"],
         "brain_dice": result.quality["brain_dice"],
         "seconds": time.perf_counter() - start,
     }
@@ -72,23 +76,30 @@ def main() -> None:
     qc = QcThresholds.from_config(load_config()["qc"])
     with ProcessPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(measure, scans()))
-    print(f"{'scan':52s} {'modality':8s} {'wm/gm':>6s} {'brain_dice':>10s} {'s':>5s}")
+    print(
+        f"{'scan':52s} {'modality':8s} {'wm/gm':>6s} {'bright/wm':>9s} {'brain_dice':>10s} "
+        f"{'s':>5s}"
+    )
     for r in rows:
         print(
             f"{r['scan']:52s} {r['modality']:8s} {r['wm_gm_ratio']:6.3f} "
-            f"{r['brain_dice']:10.3f} {r['seconds']:5.1f}"
+            f"{r['bright_wm_ratio']:9.3f} {r['brain_dice']:10.3f} {r['seconds']:5.1f}"
         )
     print(
         f"\nflagged: a T1w below qc.min_t1w_wm_gm_ratio {qc.min_t1w_wm_gm_ratio}, a FLAIR "
-        f"above qc.max_flair_wm_gm_ratio {qc.max_flair_wm_gm_ratio}"
+        f"above qc.max_flair_wm_gm_ratio {qc.max_flair_wm_gm_ratio}, either above "
+        f"qc.max_bright_wm_ratio {qc.max_bright_wm_ratio}"
     )
     for modality in ("T1w", "FLAIR"):
         ratios = [r["wm_gm_ratio"] for r in rows if r["modality"] == modality]
+        bright = [r["bright_wm_ratio"] for r in rows if r["modality"] == modality]
         as_t1w = sum(v < qc.min_t1w_wm_gm_ratio for v in ratios)
         as_flair = sum(v > qc.max_flair_wm_gm_ratio for v in ratios)
+        as_t2w = sum(v > qc.max_bright_wm_ratio for v in bright)
         print(
             f"{modality:6s} n={len(ratios):2d}  wm/gm {min(ratios):.3f}-{max(ratios):.3f}  "
-            f"flagged in the T1w column {as_t1w}, in the FLAIR column {as_flair}"
+            f"bright/wm {min(bright):.3f}-{max(bright):.3f}  flagged in the T1w column "
+            f"{as_t1w}, in the FLAIR column {as_flair}, as a T2w {as_t2w}"
         )
 
 

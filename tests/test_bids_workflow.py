@@ -242,6 +242,9 @@ def test_bids_visits_are_segmented_like_the_sample_sheet_subjects(results, tmp_p
     later = qc.loc["P1_ses-2"]
     assert (later.first_visit, later.visit_modality) == ("P1_ses-1", "T1w")
     assert later.visit_brain_dice > 0.97 and later.visit_csf_dice > 0.9, later
+    # the same scan: whichever fit counts, the head measures the same
+    assert later.visit_fit in {"Rigid", "Similarity"}, later
+    assert later.visit_scale == pytest.approx(1, abs=0.01), later
     assert qc.loc[["P1_ses-1", "P2_ses-1"], ["first_visit", "visit_csf_dice"]].isna().all(None)
     assert not qc.flagged.any(), qc["flags"]
     # the statistics take one visit per subject: the first session

@@ -30,6 +30,10 @@ GOOD = {
     # each scan's white matter over its grey matter: real T1w 1.18-1.66, FLAIRs 0.84-1.04
     "t1w_wm_gm_ratio": 1.45,
     "flair_wm_gm_ratio": 0.9,
+    # each scan's brightest 5 % of the brain over its white matter: real T1w 1.1-1.3,
+    # FLAIRs 1.18-1.38 (CSF is dark on both)
+    "t1w_bright_wm_ratio": 1.2,
+    "flair_bright_wm_ratio": 1.3,
 }
 
 
@@ -92,6 +96,18 @@ def test_a_good_fit_has_no_flags():
             "FLAIR contrast: white matter 1.17 x as bright as grey matter > 1.10 (on a FLAIR "
             "grey matter is brighter: is this a T1w given as the FLAIR?)",
         ),
+        (
+            # a phantom imaged with a T2w's contrast in the FLAIR column (measured 2.41)
+            {"flair_bright_wm_ratio": 2.41},
+            "flair_bright_wm_ratio",
+            "FLAIR contrast: the brightest voxels of its brain 2.41 x as bright as its white "
+            "matter > 1.60 (CSF is dark on a FLAIR: is this a T2w given as the FLAIR?)",
+        ),
+        (
+            {"t1w_bright_wm_ratio": 2.41},
+            "t1w_bright_wm_ratio",
+            "(CSF is dark on a T1w: is this a T2w given as the T1w?)",
+        ),
     ],
 )
 def test_each_problem_is_flagged_with_its_measure(change, measure, words):
@@ -116,6 +132,7 @@ def test_thresholds_come_from_the_config_section():
         "min_t1w_flair_csf_dice": 0.9,
         "min_t1w_wm_gm_ratio": 1.5,
         "max_flair_wm_gm_ratio": 0.8,
+        "max_bright_wm_ratio": 1.25,
     }
     flags = registration_flags(GOOD, QcThresholds.from_config(qc))
     assert {f.measure for f in flags} == {
@@ -130,6 +147,7 @@ def test_thresholds_come_from_the_config_section():
         "t1w_flair_csf_dice",
         "t1w_wm_gm_ratio",
         "flair_wm_gm_ratio",
+        "flair_bright_wm_ratio",
     }
 
 
@@ -147,9 +165,9 @@ def test_a_subject_with_one_scan_or_an_older_table_has_no_t1w_flair_fit_to_judge
 
 
 def test_a_scan_missing_from_a_subject_or_an_older_table_has_no_contrast_to_judge():
-    flair_only = {**GOOD, "t1w_wm_gm_ratio": float("nan")}
-    t1w_only = {**GOOD, "flair_wm_gm_ratio": float("nan")}
-    old = {k: v for k, v in GOOD.items() if not k.endswith("_wm_gm_ratio")}
+    flair_only = {**GOOD, "t1w_wm_gm_ratio": float("nan"), "t1w_bright_wm_ratio": float("nan")}
+    t1w_only = {**GOOD, "flair_wm_gm_ratio": float("nan"), "flair_bright_wm_ratio": float("nan")}
+    old = {k: v for k, v in GOOD.items() if not k.endswith(("_wm_gm_ratio", "_bright_wm_ratio"))}
     for quality in (flair_only, t1w_only, old):
         assert registration_flags(quality, QcThresholds()) == []
 
@@ -362,8 +380,61 @@ def test_each_scan_shows_the_contrast_of_its_column(demo_propagations):
         t1w, flair = quality["wm_gm_ratio"], quality["reference_wm_gm_ratio"]
         assert 0.4 < kept(t1w, profile.t1_contrast) < 1.3, t1w
         assert 0.4 < kept(flair, profile.flair_contrast) < 1.3, flair
-        own = {**GOOD, "t1w_wm_gm_ratio": t1w, "flair_wm_gm_ratio": flair}
+        bright = {
+            "t1w_bright_wm_ratio": quality["bright_wm_ratio"],
+            "flair_bright_wm_ratio": quality["reference_bright_wm_ratio"],
+        }
+        # CSF is dark on both: their brightest voxels are white or grey matter and lesions
+        assert 0.9 < bright["t1w_bright_wm_ratio"] < 1.2, bright
+        assert 1.1 < bright["flair_bright_wm_ratio"] < 1.4, bright
+        own = {**GOOD, **bright, "t1w_wm_gm_ratio": t1w, "flair_wm_gm_ratio": flair}
         assert registration_flags(own, QcThresholds()) == []
         swapped = {**GOOD, "t1w_wm_gm_ratio": flair, "flair_wm_gm_ratio": t1w}
         flags = registration_flags(swapped, QcThresholds())
         assert [f.measure for f in flags] == ["t1w_wm_gm_ratio", "flair_wm_gm_ratio"]
+
+
+def test_a_t2w_given_as_the_flair_is_flagged(demo_atlas, template, demo_labels, demo_propagations):
+    """Ground truth by construction: the first phantom of ``demo_propagations`` imaged
+    again, the same head on the same grids, its FLAIR with a T2w's tissue signals (CSF
+    1.0, grey matter 0.5, white matter 0.38, lesions 0.7: CSF 2.6 x white matter, a mild
+    T2 weighting; a T2 TSE at TE 100 ms gives 3-5 x). Its grey matter is brighter than its
+    white matter, as on a FLAIR, so the FLAIR's contrast check passes it; its CSF is not
+    dark, and the brightest 5 % of its brain measure 1.8 x its white matter against 1.2
+    on the phantom's FLAIR. The flag says so, and the T1w's CSF check, which the bright
+    CSF fails too, names the cause instead of another person's T1w."""
+    import dataclasses
+
+    from conftest import propagate_demo_subject
+
+    from wmhmap.atlas import csf_overlap
+    from wmhmap.demo.simulate import SubjectSpec, scanner_profiles, simulate_subject
+    from wmhmap.preprocess import apply_linear
+
+    flair = demo_propagations[0]
+    profile = scanner_profiles((2.0, 2.0, 2.0), (2.0, 2.0, 4.0), 3)[flair.subject.truth["site"]]
+    t2w = dataclasses.replace(profile, flair_contrast=(1.0, 0.5, 0.38, 0.7))
+    truth = flair.subject.truth
+    spec = SubjectSpec(
+        truth["subject"], truth["diagnosis"], truth["site"], float(truth["age"]), int(truth["seed"])
+    )
+    subject = simulate_subject(template, demo_labels, spec, t2w)
+    assert np.array_equal(subject.flair.affine, flair.subject.flair.affine)  # the same grid
+    demo = propagate_demo_subject(demo_atlas, subject)
+    quality = demo.propagation.quality
+    brain = apply_linear(demo.t1.brain, demo.flair.image, [demo.t1_to_flair], interpolation="mask")
+    row = {
+        **GOOD,
+        "t1w_wm_gm_ratio": quality["wm_gm_ratio"],
+        "flair_wm_gm_ratio": quality["reference_wm_gm_ratio"],
+        "t1w_bright_wm_ratio": quality["bright_wm_ratio"],
+        "flair_bright_wm_ratio": quality["reference_bright_wm_ratio"],
+        "t1w_flair_csf_dice": csf_overlap(demo.t1.image, demo.flair.image, brain, demo.t1_to_flair),
+    }
+    assert row["flair_wm_gm_ratio"] < 1.0, row  # white darker than grey: passes as a FLAIR
+    assert row["flair_bright_wm_ratio"] > 1.7, row
+    flags = {f.measure: f for f in registration_flags(row, QcThresholds())}
+    assert set(flags) == {"flair_bright_wm_ratio", "t1w_flair_csf_dice"}, flags
+    assert "is this a T2w given as the FLAIR?" in flags["flair_bright_wm_ratio"].reason
+    assert "the FLAIR's CSF is bright" in flags["t1w_flair_csf_dice"].reason
+    assert "another person's" not in flags["t1w_flair_csf_dice"].reason

@@ -194,6 +194,10 @@ def test_a_scan_in_the_other_modalitys_column_is_flagged(measured):
     rows, _, flair, misplaced = measured
     assert all(1.3 < r["wm_gm_ratio"] < 1.8 for r in rows), [r["wm_gm_ratio"] for r in rows]
     assert all(0.8 < r["wm_gm_ratio"] < 1.08 for r in flair), [r["wm_gm_ratio"] for r in flair]
+    # CSF is dark on both: the brightest 5 % of the brain, over the white matter, measured
+    # 1.04-1.25 on the challenge T1 and 1.18-1.22 on these FLAIRs (a T2w: CSF, 2-5 x)
+    bright = [r["bright_wm_ratio"] for r in rows + flair]
+    assert all(1.0 < v < 1.45 for v in bright), bright
     as_t1w, as_flair = misplaced
     assert as_t1w["column"] == "T1w" and as_t1w["wm_gm_ratio"] < 1.08, as_t1w
     assert "T1w contrast: white matter" in as_t1w["flags"], as_t1w

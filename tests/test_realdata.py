@@ -113,6 +113,10 @@ def test_real_registration_qc_is_clean(real_results):
     # T1w, 0.84-0.88 on the FLAIRs (benchmarks/bench_scan_contrast.py; flagged at 1.1)
     assert qc.t1w_wm_gm_ratio.between(1.13, 1.4).all(), qc.t1w_wm_gm_ratio
     assert qc.flair_wm_gm_ratio.between(0.75, 1.0).all(), qc.flair_wm_gm_ratio
+    # and CSF is dark on both: the brightest 5 % of the brain over the white matter, each
+    # scan alone 1.03 on these T1w, 1.32-1.38 on the FLAIRs (flagged above 1.6)
+    assert qc.t1w_bright_wm_ratio.between(0.95, 1.15).all(), qc.t1w_bright_wm_ratio
+    assert qc.flair_bright_wm_ratio.between(1.15, 1.5).all(), qc.flair_bright_wm_ratio
     # the fits are clean; what is flagged is the clinical T1w slabs (3 mm slices, 39 and
     # 48 of them), which cut off the cerebellum or the vertex: their brain masks cover
     # 3,000-3,500 mm² of an outermost slice (the FLAIRs: 1,550 at most)

@@ -101,7 +101,13 @@ RERUNS = [
     ),
     (
         "the contrast flags",
-        {"qc": {"min_t1w_wm_gm_ratio": 1.2, "max_flair_wm_gm_ratio": 1.0}},
+        {
+            "qc": {
+                "min_t1w_wm_gm_ratio": 1.2,
+                "max_flair_wm_gm_ratio": 1.0,
+                "max_bright_wm_ratio": 1.3,
+            }
+        },
         {"collect_registration_qc"},
     ),
     (

@@ -133,6 +133,8 @@ def test_a_later_visit_of_another_person_is_told_from_the_persons_own(lesjak_t1w
     assert other["visit_csf_dice"] < 0.45, other
     assert not visit_flags(own, THRESHOLD)
     assert [f.measure for f in visit_flags(other, THRESHOLD)] == ["visit_csf_dice"]
+    # one scanner a year apart: the head measures the same (1 for the rigid fit)
+    assert own["visit_scale"] == pytest.approx(1, abs=0.02), own
 
 
 @pytest.mark.realdata
@@ -176,7 +178,9 @@ def test_a_later_visit_on_a_scanner_that_scales_the_head_is_the_same_person(lesj
     """Patient 01's second visit with its voxels 3 % smaller (another scanner's gradient
     calibration; ``bench_visit_followup.py`` resamples the scan instead): fitted rigidly
     alone, its CSF misses the first visit's by the scale (measured 0.50, flagged); the
-    fit with a scale, started from the rigid one, takes it up (0.79, as unscaled)."""
+    fit with a scale, started from the rigid one, takes it up (0.79, as unscaled), and
+    the table says so: the scaled fit counted, and the later head measures 0.97 of the
+    first's (its volumes 0.91)."""
     from wmhmap.atlas import csf_overlap
     from wmhmap.preprocess import register_linear
 
@@ -190,3 +194,5 @@ def test_a_later_visit_on_a_scanner_that_scales_the_head_is_the_same_person(lesj
     assert rigid_only < THRESHOLD, rigid_only
     assert measured["visit_csf_dice"] > 0.7, measured
     assert not visit_flags(measured, THRESHOLD)
+    assert measured["visit_fit"] == "Similarity", measured
+    assert measured["visit_scale"] == pytest.approx(0.97, abs=0.01), measured

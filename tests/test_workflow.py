@@ -101,6 +101,11 @@ def test_registration_qc_table(results):
     assert qc.t1w_wm_gm_ratio[t1w].between(1.3, 1.8).all(), qc.t1w_wm_gm_ratio
     assert qc.t1w_wm_gm_ratio[~t1w].isna().all()
     assert qc.flair_wm_gm_ratio.between(0.75, 0.95).all(), qc.flair_wm_gm_ratio
+    # and CSF is dark on both: the brightest 5 % of the brain over the white matter (two
+    # phantoms 0.99-1.04 on the T1w, 1.23 on the FLAIR; a T2w's CSF 1.8-2.4; flagged
+    # above 1.6)
+    assert qc.t1w_bright_wm_ratio[t1w].between(0.9, 1.25).all(), qc.t1w_bright_wm_ratio
+    assert qc.flair_bright_wm_ratio.between(1.1, 1.5).all(), qc.flair_bright_wm_ratio
     assert all((results / path).is_file() for path in qc.overlay)
 
 

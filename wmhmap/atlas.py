@@ -388,6 +388,50 @@ def white_grey_ratio(
     return float(np.median(data[deep])) / grey_median if grey_median > 0 else float("nan")
 
 
+def fit_scale(fit: LinearTransform) -> float:
+    """A linear fit's scale: the cube root of its determinant's magnitude (1 for a rigid
+    fit; the cube of it for volumes).
+
+    >>> fit_scale(LinearTransform(np.diag([0.97, 0.97, 0.97, 1.0])))
+    0.97
+    """
+    return round(float(abs(np.linalg.det(fit.matrix_ras[:3, :3])) ** (1 / 3)), 9)
+
+
+BRIGHT_SHARE = 0.05
+"""The share of a scan's brain whose lower edge :func:`bright_white_ratio` measures."""
+
+
+def bright_white_ratio(
+    scan: nib.Nifti1Image,
+    brain: npt.ArrayLike,
+    atlas_white_matter: npt.ArrayLike,
+    share: float = BRIGHT_SHARE,
+) -> float:
+    """Whether CSF is dark on a scan, as on a T1w and a FLAIR: the intensity above which
+    the brightest ``share`` of its ``brain`` lies, over the median of the atlas's deep
+    white matter (as in :func:`white_grey_ratio`). NaN when either is empty.
+
+    A brain mask of the intracranial volume holds 10-30 % CSF. On a T2w CSF is 2-5 x as
+    bright as white matter, so it fills the brightest 5 %; on a FLAIR it is dark and the
+    brightest 5 % are grey matter and lesions. Real FLAIRs of five scanners 1.18-1.38,
+    real T1w 1.03-1.25 (``benchmarks/bench_scan_contrast.py``); a phantom with a mild
+    T2w's contrast 1.83, a typical one 2.41 (``tests/test_qc.py``). So a T2w given as
+    the FLAIR, whose grey matter is brighter than its white matter as on a FLAIR
+    (:func:`white_grey_ratio` passes it), shows here.
+    """
+    if not 0 < share < 1:
+        raise ValueError(f"share must lie in (0, 1), got {share}")
+    inside = np.asarray(brain, dtype=bool)
+    deep = atlas_white_matter_core(atlas_white_matter, scan) & inside
+    if not deep.any():
+        return float("nan")
+    data = np.asarray(scan.dataobj, dtype=np.float32)
+    white = float(np.median(data[deep]))
+    bright = float(np.quantile(data[inside], 1 - share))
+    return bright / white if white > 0 else float("nan")
+
+
 def _smoothed(mask: npt.ArrayLike, img: nib.Nifti1Image) -> nib.Nifti1Image:
     return like(ndi.gaussian_filter(np.asarray(mask, dtype=np.float32), 1.0), img, np.float32)
 
@@ -512,8 +556,9 @@ def propagate_atlas(
         T1w -> FLAIR rigid registration); ``None`` when ``subject`` is the reference.
 
     The result's ``quality`` holds, besides the fit's measures, each scan's tissue
-    contrast (:func:`white_grey_ratio`): ``wm_gm_ratio`` of ``subject``, and
-    ``reference_wm_gm_ratio`` of ``reference`` when it is another scan.
+    contrast (:func:`white_grey_ratio`, :func:`bright_white_ratio`): ``wm_gm_ratio`` and
+    ``bright_wm_ratio`` of ``subject``, and ``reference_wm_gm_ratio`` and
+    ``reference_bright_wm_ratio`` of ``reference`` when it is another scan.
     """
     s = settings or PropagationSettings()
     brain = np.asarray(subject_brain.dataobj) > 0
@@ -549,6 +594,7 @@ def propagate_atlas(
         atlas_wm,
         np.asarray(apply_linear(grey, subject, [final], interpolation="mask").dataobj) > 0,
     )
+    quality["bright_wm_ratio"] = bright_white_ratio(subject, brain, atlas_wm)
     subject_wm = tissue_mm3 = None
     if modality == "T1w":  # the classes serve the region map and the brain volumes
         subject_wm, tissues = subject_white_matter(subject, brain, atlas_wm)
@@ -584,14 +630,20 @@ def propagate_atlas(
     ).astype(np.uint8)
     wm_ref = apply_linear(atlas.white_matter, reference, chain, interpolation="mask")
     if subject_to_reference is not None:  # the reference is another scan: its contrast too
-        quality["reference_wm_gm_ratio"] = white_grey_ratio(
-            reference,
+        reference_brain = (
             np.asarray(
                 apply_linear(subject_brain, reference, to_subject, interpolation="mask").dataobj
             )
-            > 0,
+            > 0
+        )
+        quality["reference_wm_gm_ratio"] = white_grey_ratio(
+            reference,
+            reference_brain,
             np.asarray(wm_ref.dataobj) > 0,
             np.asarray(apply_linear(grey, reference, chain, interpolation="mask").dataobj) > 0,
+        )
+        quality["reference_bright_wm_ratio"] = bright_white_ratio(
+            reference, reference_brain, np.asarray(wm_ref.dataobj) > 0
         )
     if s.region_map == "white_matter":
         if subject_wm is not None:
@@ -613,7 +665,7 @@ def propagate_atlas(
             subject, brain, warped_t1, np.asarray(warped_brain.dataobj) > 0, modality=modality
         )
     )
-    quality["atlas_scale"] = float(abs(np.linalg.det(final.matrix_ras[:3, :3])) ** (1 / 3))
+    quality["atlas_scale"] = fit_scale(final)
     return Propagation(
         labels=like(labels, reference, np.uint8),
         parcels=like(parcels, reference, np.uint8),

@@ -30,6 +30,12 @@ A subject's atlas registration is flagged, with the measure named, when
   grey matter, on each scan. On a T1w white matter is the brightest tissue (real T1w of
   five scanners 1.18-1.66), on a FLAIR grey matter is brighter (real FLAIRs 0.84-1.04):
   a FLAIR given as the T1w, or the two swapped, passes the CSF check (one head);
+- a scan's CSF is bright (``t1w_bright_wm_ratio`` or ``flair_bright_wm_ratio`` above
+  ``max_bright_wm_ratio``, 1.6; :func:`wmhmap.atlas.bright_white_ratio`): the brightest
+  5 % of the brain over the atlas's deep white matter. CSF is dark on a T1w and on a
+  FLAIR (real FLAIRs 1.18-1.38, T1w 1.03-1.25); on a T2w it is the brightest tissue
+  (2-5 x white matter; phantoms 1.83-2.41). A T2w given as the FLAIR has a FLAIR's
+  darker white matter and passes the contrast check above; here it does not;
 - the brain mask reaches the edge of a scan's field of view over more than
   ``max_fov_edge_mm2`` (1,000 mm² by default) in its outermost slice
   (:func:`brain_at_fov_edge`): the brain goes on beyond the scan, so the ICV, the brain
@@ -76,6 +82,7 @@ class QcThresholds:
     min_t1w_flair_csf_dice: float = 0.55
     min_t1w_wm_gm_ratio: float = 1.1
     max_flair_wm_gm_ratio: float = 1.1
+    max_bright_wm_ratio: float = 1.6
 
     @classmethod
     def from_config(cls, qc: Mapping[str, Any]) -> QcThresholds:
@@ -93,6 +100,7 @@ class QcThresholds:
             float(qc["min_t1w_flair_csf_dice"]),
             float(qc["min_t1w_wm_gm_ratio"]),
             float(qc["max_flair_wm_gm_ratio"]),
+            float(qc["max_bright_wm_ratio"]),
         )
 
 
@@ -124,7 +132,8 @@ def registration_flags(
     (``fov_edge_mm2``, and where: ``fov_edge``; :func:`brain_at_fov_edge`) and the T1w's
     tissue volumes (``tissue_<class>_ml``; :func:`white_matter_share`) and the overlap of
     its T1w with its FLAIR (``t1w_flair_dice``, and of their CSF: ``t1w_flair_csf_dice``)
-    and each scan's contrast (``t1w_wm_gm_ratio``, ``flair_wm_gm_ratio``).
+    and each scan's contrast (``t1w_wm_gm_ratio``, ``flair_wm_gm_ratio``,
+    ``t1w_bright_wm_ratio``, ``flair_bright_wm_ratio``).
 
     >>> flags = registration_flags({"brain_dice": 0.7, "icv_ml": 2600.0}, QcThresholds())
     >>> [f.reason for f in flags]  # doctest: +NORMALIZE_WHITESPACE
@@ -201,15 +210,25 @@ def registration_flags(
                 "it are misplaced on the FLAIR grid)",
             )
         )
+    bright = {
+        column: finite_value(quality.get(f"{column.lower()}_bright_wm_ratio"))
+        for column in ("T1w", "FLAIR")
+    }
+    csf_bright = [c for c, v in bright.items() if v is not None and v > t.max_bright_wm_ratio]
     csf = quality.get("t1w_flair_csf_dice")
     if csf is not None and math.isfinite(float(csf)) and float(csf) < t.min_t1w_flair_csf_dice:
+        why = (
+            f"the {' and the '.join(csf_bright)}'s CSF is bright, so its darkest voxels are "
+            "not CSF: see its contrast"
+            if csf_bright
+            else "the T1w is another person's, or misplaced on the FLAIR grid"
+        )
         flags.append(
             Flag(
                 "t1w_flair_csf_dice",
                 float(csf),
                 f"T1w -> FLAIR registration: CSF overlap {float(csf):.2f} < "
-                f"{t.min_t1w_flair_csf_dice:.2f} (ventricles and sulci do not meet: the T1w "
-                "is another person's, or misplaced on the FLAIR grid)",
+                f"{t.min_t1w_flair_csf_dice:.2f} (ventricles and sulci do not meet: {why})",
             )
         )
     t1w = finite_value(quality.get("t1w_wm_gm_ratio"))
@@ -232,6 +251,18 @@ def registration_flags(
                 f"FLAIR contrast: white matter {flair:.2f} x as bright as grey matter > "
                 f"{t.max_flair_wm_gm_ratio:.2f} (on a FLAIR grey matter is brighter: is this "
                 "a T1w given as the FLAIR?)",
+            )
+        )
+    for column in csf_bright:
+        value = bright[column]
+        assert value is not None
+        flags.append(
+            Flag(
+                f"{column.lower()}_bright_wm_ratio",
+                value,
+                f"{column} contrast: the brightest voxels of its brain {value:.2f} x as bright "
+                f"as its white matter > {t.max_bright_wm_ratio:.2f} "
+                f"(CSF is dark on a {column}: is this a T2w given as the {column}?)",
             )
         )
     share = white_matter_share(quality)

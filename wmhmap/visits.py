@@ -34,7 +34,7 @@ from typing import Any
 
 import nibabel as nib
 
-from wmhmap.atlas import coregistration_overlap, csf_overlap
+from wmhmap.atlas import coregistration_overlap, csf_overlap, fit_scale
 from wmhmap.preprocess import LinearRegistrationSettings, LinearTransform, register_linear
 from wmhmap.qc import Flag, finite_value
 
@@ -43,6 +43,8 @@ COLUMNS = (
     "visit_modality",
     "visit_brain_dice",
     "visit_csf_dice",
+    "visit_fit",
+    "visit_scale",
 )
 """The columns a visit's comparison adds to ``registration_qc.tsv`` (n/a for a first
 visit, and for a visit that shares no modality with it)."""
@@ -68,7 +70,7 @@ def compare_visits(
     later_brain: nib.Nifti1Image,
     *,
     settings: LinearRegistrationSettings | None = None,
-) -> dict[str, float]:
+) -> dict[str, float | str]:
     """Register ``later`` (a later visit's bias-corrected scan) onto ``first`` (the same
     modality of the subject's first visit) and measure how their brains and their CSF
     meet (each scan's brain mask is its own, on its own grid).
@@ -85,15 +87,23 @@ def compare_visits(
     meets hardly better for it (``benchmarks/bench_visit_pairs.py``: at most 0.454, the
     rigid fit alone 0.451).
 
-    Returns ``visit_brain_dice`` and ``visit_csf_dice`` (both of the fit that counts).
+    Returns ``visit_brain_dice`` and ``visit_csf_dice`` of the fit that counts, its kind
+    (``visit_fit``: ``Rigid`` or ``Similarity``) and ``visit_scale``, the later visit's
+    head measured against the first's (1 for the rigid fit; the cube of it for volumes):
+    a scale that counts tells of another scanner's calibration or of atrophy, and that
+    the visits' volumes in mL are not measured alike.
     """
-    best: dict[str, float] = {}
-    for fit in visit_fits(first, later, settings=settings).values():
+    best: dict[str, float | str] = {}
+    best_csf = math.nan
+    for kind, fit in visit_fits(first, later, settings=settings).items():
         csf = csf_overlap(later, first, first_brain, fit)
-        if not best or csf > best["visit_csf_dice"] or math.isnan(best["visit_csf_dice"]):
+        if not best or csf > best_csf or math.isnan(best_csf):
+            best_csf = csf
             best = {
                 "visit_brain_dice": coregistration_overlap(later_brain, first_brain, fit),
                 "visit_csf_dice": csf,
+                "visit_fit": kind,
+                "visit_scale": fit_scale(fit),
             }
     return best
 

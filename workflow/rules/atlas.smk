@@ -95,7 +95,7 @@ rule collect_registration_qc:
     conda:
         "../envs/imaging.yaml"
     params:
-        # each threshold its own param: the table depends on these eleven alone
+        # each threshold its own param: the table depends on these twelve alone
         min_brain_dice=config["qc"]["min_brain_dice"],
         min_correlation=config["qc"]["min_correlation"],
         icv_ml=config["qc"]["icv_ml"],
@@ -106,6 +106,7 @@ rule collect_registration_qc:
         min_t1w_flair_csf_dice=config["qc"]["min_t1w_flair_csf_dice"],
         min_t1w_wm_gm_ratio=config["qc"]["min_t1w_wm_gm_ratio"],
         max_flair_wm_gm_ratio=config["qc"]["max_flair_wm_gm_ratio"],
+        max_bright_wm_ratio=config["qc"]["max_bright_wm_ratio"],
         min_visit_csf_dice=config["qc"]["min_visit_csf_dice"],
         code=code_version("collect_registration_qc.py"),
     script:

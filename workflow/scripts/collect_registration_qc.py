@@ -19,6 +19,7 @@ def main(log):
             "min_t1w_flair_csf_dice": p.min_t1w_flair_csf_dice,
             "min_t1w_wm_gm_ratio": p.min_t1w_wm_gm_ratio,
             "max_flair_wm_gm_ratio": p.max_flair_wm_gm_ratio,
+            "max_bright_wm_ratio": p.max_bright_wm_ratio,
         }
     )
     tables = [

@@ -17,12 +17,15 @@ def main(log):
     )
     visit = wildcards_key(snakemake.wildcards)
     log.info(
-        "sub-%s against its first visit %s (%s): brain overlap %.3f, CSF overlap %.3f",
+        "sub-%s against its first visit %s (%s): brain overlap %.3f, CSF overlap %.3f "
+        "(%s fit, scale %.3f)",
         visit,
         params.first_visit,
         params.modality,
         measures["visit_brain_dice"],
         measures["visit_csf_dice"],
+        measures["visit_fit"],
+        measures["visit_scale"],
     )
     row = {"subject": visit, "first_visit": params.first_visit, "visit_modality": params.modality}
     table = pd.DataFrame([{**row, **measures}], columns=["subject", *COLUMNS])

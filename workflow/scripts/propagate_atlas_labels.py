@@ -81,10 +81,13 @@ def main(log):
         csf = csf_overlap(native, reference, brain, to_reference)
     edge = fov_edge(masks)
     q = result.quality
-    # each scan's contrast: on a T1w white matter is brighter than grey, on a FLAIR not
+    # each scan's contrast: on a T1w white matter is brighter than grey, on a FLAIR not;
+    # CSF is dark on both (a T2w's brightest voxels are CSF)
     contrast = {"T1w": float("nan"), "FLAIR": float("nan"), modality: q["wm_gm_ratio"]}
+    bright = {"T1w": float("nan"), "FLAIR": float("nan"), modality: q["bright_wm_ratio"]}
     if to_reference is not None:
         contrast["FLAIR"] = q["reference_wm_gm_ratio"]
+        bright["FLAIR"] = q["reference_bright_wm_ratio"]
     row = {
         "subject": subject,
         "registered": modality,
@@ -101,6 +104,8 @@ def main(log):
         "t1w_flair_csf_dice": round(csf, 4),
         "t1w_wm_gm_ratio": round(contrast["T1w"], 3),
         "flair_wm_gm_ratio": round(contrast["FLAIR"], 3),
+        "t1w_bright_wm_ratio": round(bright["T1w"], 3),
+        "flair_bright_wm_ratio": round(bright["FLAIR"], 3),
         # the T1w's tissue classes in its brain mask: the brain volumes are measured
         # from these (n/a for a FLAIR fit)
         **tissue_columns(result.tissue_mm3),

@@ -22,9 +22,9 @@ visit as the ``compare_visits`` job measures it (brain and CSF overlap,
 
 Each changed scan is fitted to the first visit with each of the job's fits (rigid, and
 with one scale started from it: :func:`wmhmap.visits.visit_fits`); the row prints both
-overlaps for each, and which fit counts (the better CSF overlap, as
-:func:`wmhmap.visits.compare_visits` takes it). A same-person pair must stay above
-``qc.min_visit_csf_dice``.
+overlaps and the scale (``visit_scale``) for each, and which fit counts (the better CSF
+overlap, as :func:`wmhmap.visits.compare_visits` takes it: ``visit_fit``). A same-person
+pair must stay above ``qc.min_visit_csf_dice``.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def changed(
 
 
 def main() -> None:
-    from wmhmap.atlas import coregistration_overlap, csf_overlap
+    from wmhmap.atlas import coregistration_overlap, csf_overlap, fit_scale
     from wmhmap.geometry import reorient_to_ras
     from wmhmap.imageio import like
     from wmhmap.preprocess import (
@@ -136,7 +136,11 @@ def main() -> None:
             for kind, fit in fits.items():
                 brain = coregistration_overlap(scan.brain, reference.brain, fit)
                 csf = csf_overlap(scan.image, reference.image, reference.brain, fit)
-                row[kind] = {"brain": round(brain, 3), "csf": round(csf, 3)}
+                row[kind] = {
+                    "brain": round(brain, 3),
+                    "csf": round(csf, 3),
+                    "scale": round(fit_scale(fit), 4),
+                }
             counted = max(fits, key=lambda kind: row[kind]["csf"])
             row["counts"] = counted
             row["flagged"] = row[counted]["csf"] < threshold

@@ -414,10 +414,10 @@ def bright_white_ratio(
 
     A brain mask of the intracranial volume holds 10-30 % CSF. On a T2w CSF is 2-5 x as
     bright as white matter, so it fills the brightest 5 %; on a FLAIR it is dark and the
-    brightest 5 % are grey matter and lesions. Real FLAIRs of five scanners 1.18-1.38,
-    real T1w 1.03-1.25 (``benchmarks/bench_scan_contrast.py``); a phantom with a mild
-    T2w's contrast 1.83, a typical one 2.41 (``tests/test_qc.py``). So a T2w given as
-    the FLAIR, whose grey matter is brighter than its white matter as on a FLAIR
+    brightest 5 % are grey matter and lesions. 7 real FLAIRs 1.18-1.38, 25 real T1w of
+    five scanners 1.03-1.25 (``benchmarks/bench_scan_contrast.py``); a phantom with a
+    mild T2w's contrast 1.83, a typical one 2.41 (``tests/test_qc.py``). So a T2w given
+    as the FLAIR, whose grey matter is brighter than its white matter as on a FLAIR
     (:func:`white_grey_ratio` passes it), shows here.
     """
     if not 0 < share < 1:

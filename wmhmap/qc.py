@@ -214,7 +214,7 @@ def registration_flags(
         column: finite_value(quality.get(f"{column.lower()}_bright_wm_ratio"))
         for column in ("T1w", "FLAIR")
     }
-    csf_bright = [c for c, v in bright.items() if v is not None and v > t.max_bright_wm_ratio]
+    csf_bright = {c: v for c, v in bright.items() if v is not None and v > t.max_bright_wm_ratio}
     csf = quality.get("t1w_flair_csf_dice")
     if csf is not None and math.isfinite(float(csf)) and float(csf) < t.min_t1w_flair_csf_dice:
         why = (
@@ -253,9 +253,7 @@ def registration_flags(
                 "a T1w given as the FLAIR?)",
             )
         )
-    for column in csf_bright:
-        value = bright[column]
-        assert value is not None
+    for column, value in csf_bright.items():
         flags.append(
             Flag(
                 f"{column.lower()}_bright_wm_ratio",

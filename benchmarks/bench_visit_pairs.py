@@ -173,11 +173,15 @@ def main() -> None:
         ]
         rows = list(pool.map(compare, pairs))
 
-    print(f"{'':<12} {'first visit':<26} {'later visit':<26} {'kind':<14} brain  CSF")
+    print(
+        f"{'':<12} {'first visit':<26} {'later visit':<26} {'kind':<14} brain  CSF    "
+        "fit        scale"
+    )
     for r in rows:
         print(
             f"{r['modality']:<12} {r['first']:<26} {r['later']:<26} {r['kind']:<14} "
-            f"{r['visit_brain_dice']:.3f}  {r['visit_csf_dice']:.3f}"
+            f"{r['visit_brain_dice']:.3f}  {r['visit_csf_dice']:.3f}  {r['visit_fit']:<10} "
+            f"{r['visit_scale']:.3f}"
         )
     print(f"\nqc.min_visit_csf_dice: {threshold}")
     for modality in modalities:
@@ -187,11 +191,14 @@ def main() -> None:
                 continue
             brain = [r["visit_brain_dice"] for r in group]
             csf = [r["visit_csf_dice"] for r in group]
+            scale = [r["visit_scale"] for r in group]
+            scaled = sum(r["visit_fit"] == "Similarity" for r in group)
             print(
                 f"{modality:<12} {name:<14} n={len(group):<3} "
                 f"brain {min(brain):.3f}-{max(brain):.3f} (median {np.median(brain):.3f})  "
                 f"CSF {min(csf):.3f}-{max(csf):.3f} (median {np.median(csf):.3f}), "
-                f"flagged {sum(c < threshold for c in csf)}"
+                f"flagged {sum(c < threshold for c in csf)}; the scaled fit counted in "
+                f"{scaled}, scale {min(scale):.3f}-{max(scale):.3f}"
             )
 
 

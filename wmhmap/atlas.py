@@ -364,13 +364,14 @@ def atlas_grey_matter(atlas: Atlas, gap_mm: float = GREY_GAP_MM) -> nib.Nifti1Im
 def white_grey_ratio(
     scan: nib.Nifti1Image,
     brain: npt.ArrayLike,
-    atlas_white_matter: npt.ArrayLike,
+    deep_white_matter: npt.ArrayLike,
     atlas_grey_matter: npt.ArrayLike,
 ) -> float:
     """Whether a scan has the contrast its column claims: the median intensity of the
-    atlas's deep white matter (deeper than :data:`WM_CORE_MM`), over the median of the
-    atlas's grey matter (:func:`atlas_grey_matter`), both carried onto ``scan`` and
-    counted inside its ``brain``. NaN when either is empty.
+    atlas's deep white matter (deeper than :data:`WM_CORE_MM`:
+    :func:`wmhmap.brainvolumes.atlas_white_matter_core` of the atlas white matter carried
+    onto ``scan``), over the median of the atlas's grey matter (:func:`atlas_grey_matter`,
+    carried too), both counted inside its ``brain``. NaN when either is empty.
 
     On a T1w the white matter is the brightest tissue; on a FLAIR grey matter is brighter
     than white. Real scans (``benchmarks/bench_scan_contrast.py``): 25 T1w of five
@@ -379,7 +380,7 @@ def white_grey_ratio(
     here. The fit need not be exact: the medians hold with the regions a few mm off.
     """
     inside = np.asarray(brain, dtype=bool)
-    deep = atlas_white_matter_core(atlas_white_matter, scan) & inside
+    deep = np.asarray(deep_white_matter, dtype=bool) & inside
     grey = np.asarray(atlas_grey_matter, dtype=bool) & inside & ~deep
     if not deep.any() or not grey.any():
         return float("nan")
@@ -405,7 +406,7 @@ BRIGHT_SHARE = 0.05
 def bright_white_ratio(
     scan: nib.Nifti1Image,
     brain: npt.ArrayLike,
-    atlas_white_matter: npt.ArrayLike,
+    deep_white_matter: npt.ArrayLike,
     share: float = BRIGHT_SHARE,
 ) -> float:
     """Whether CSF is dark on a scan, as on a T1w and a FLAIR: the intensity above which
@@ -423,7 +424,7 @@ def bright_white_ratio(
     if not 0 < share < 1:
         raise ValueError(f"share must lie in (0, 1), got {share}")
     inside = np.asarray(brain, dtype=bool)
-    deep = atlas_white_matter_core(atlas_white_matter, scan) & inside
+    deep = np.asarray(deep_white_matter, dtype=bool) & inside
     if not deep.any():
         return float("nan")
     data = np.asarray(scan.dataobj, dtype=np.float32)
@@ -588,13 +589,14 @@ def propagate_atlas(
         > 0
     )
     grey = atlas_grey_matter(atlas)
+    deep_wm = atlas_white_matter_core(atlas_wm, subject)  # once for both contrast measures
     quality["wm_gm_ratio"] = white_grey_ratio(
         subject,
         brain,
-        atlas_wm,
+        deep_wm,
         np.asarray(apply_linear(grey, subject, [final], interpolation="mask").dataobj) > 0,
     )
-    quality["bright_wm_ratio"] = bright_white_ratio(subject, brain, atlas_wm)
+    quality["bright_wm_ratio"] = bright_white_ratio(subject, brain, deep_wm)
     subject_wm = tissue_mm3 = None
     if modality == "T1w":  # the classes serve the region map and the brain volumes
         subject_wm, tissues = subject_white_matter(subject, brain, atlas_wm)
@@ -636,14 +638,15 @@ def propagate_atlas(
             )
             > 0
         )
+        deep_ref = atlas_white_matter_core(np.asarray(wm_ref.dataobj) > 0, reference)
         quality["reference_wm_gm_ratio"] = white_grey_ratio(
             reference,
             reference_brain,
-            np.asarray(wm_ref.dataobj) > 0,
+            deep_ref,
             np.asarray(apply_linear(grey, reference, chain, interpolation="mask").dataobj) > 0,
         )
         quality["reference_bright_wm_ratio"] = bright_white_ratio(
-            reference, reference_brain, np.asarray(wm_ref.dataobj) > 0
+            reference, reference_brain, deep_ref
         )
     if s.region_map == "white_matter":
         if subject_wm is not None:

@@ -32,6 +32,10 @@ of the brain over its white matter, where a T2w's CSF would show:
 real FLAIRs go through as subjects without a T1w, and two scans in the other
 modality's column (``MISPLACED``), which the QC must flag.
 
+Each T1w classic method of ``classic.methods`` (``t1z``) is scored against the expert
+WMH mask (``<method>_dice``, ``<method>_ml`` beside ``expert_ml``): on real T1w it
+marks a median 33 mL, nearly all of it outside the lesions (2026-12-07).
+
 Then the expert WMH masks (``wmh.nii.gz``, label 1) counted in our regions (lesion
 voxels counted as white matter, as the loads do) and in the study's, with the loads
 code of the workflow: per-region Pearson r over subjects, and the total load in the 34
@@ -211,6 +215,7 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
 
     counted = lesions_count_as_white_matter(ours, parcels, expert, table)
     return {
+        **t1w_classic_scores(config, scan, result, expert),
         "subject": subject,
         "agreement": label_agreement(ours, theirs, study_wm),
         "parcels": label_agreement(parcels, theirs, study_wm),
@@ -236,6 +241,31 @@ def run_subject(subject: str, overrides: dict | None = None) -> dict:
         "loads_study": loads(theirs, expert),
         "loads_ours_in_study_wm": loads(counted, expert & study_wm),
     }
+
+
+def t1w_classic_scores(config: dict, scan, result, expert: np.ndarray) -> dict:  # type: ignore[no-untyped-def]
+    """Each T1w method of ``classic.methods`` (the workflow's classic mask on the atlas
+    white matter) against the expert WMH mask: ``<method>_dice``, ``<method>_ml``."""
+    from wmhmap.classic import classic_mask, methods_from_config
+    from wmhmap.metrics import dice
+
+    spacing = tuple(float(v) for v in scan.image.header.get_zooms()[:3])
+    voxel_ml = float(np.prod(spacing)) / 1000
+    scores: dict[str, float] = {"expert_ml": float(expert.sum() * voxel_ml)}
+    for method in methods_from_config(config["classic"]["methods"]):
+        if method.modality != "T1w":
+            continue
+        mask = classic_mask(
+            np.asarray(scan.image.dataobj, dtype=np.float32),
+            np.asarray(result.white_matter.dataobj) > 0,
+            method,
+            spacing=spacing,
+            brain=np.asarray(scan.brain.dataobj) > 0,
+            min_lesion_mm3=config["classic"]["min_lesion_mm3"],
+        )
+        scores[f"{method.name}_dice"] = dice(expert, mask)
+        scores[f"{method.name}_ml"] = float(mask.sum() * voxel_ml)
+    return scores
 
 
 FLAIR_SCANS = ("lesion_flair/isbi01", "lesion_flair/isbi02", "lesion_flair/lesjak07")
@@ -373,7 +403,21 @@ def summarize(rows: list[dict]) -> dict:
         "total_load_ratio": float(ours.sum() / study.sum()),
         "load_r_median_in_study_wm": statistics.median(pearson_by_region(in_wm, study)),
         "total_load_ratio_in_study_wm": float(in_wm.sum() / study.sum()),
+        "expert_ml_median": statistics.median(r["expert_ml"] for r in rows),
+        **{
+            f"{key}_median": statistics.median(r[key] for r in rows)
+            for key in rows[0]
+            if key.endswith(("_dice", "_ml")) and key.split("_")[0] in t1w_method_names()
+        },
     }
+
+
+def t1w_method_names() -> list[str]:
+    return [
+        name
+        for name, method in load_config()["classic"]["methods"].items()
+        if method["modality"] == "T1w"
+    ]
 
 
 def main() -> None:

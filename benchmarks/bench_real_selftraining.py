@@ -1,7 +1,7 @@
 """Annotation-free training on real FLAIR: the lesion network learns the classic masks.
 
 Run: ``.venv/bin/python benchmarks/bench_real_selftraining.py [--epochs 100]
-[--method flairhyst]`` (``WMHMAP_REAL_SCANS_DIR`` and ``WMHMAP_JHU_ATLAS_DIR`` point at
+[--methods flairhyst]`` (``WMHMAP_REAL_SCANS_DIR`` and ``WMHMAP_JHU_ATLAS_DIR`` point at
 ``../shared/data``.)
 
 Does a lesion network trained on a real cohort's classic masks (the workflow's
@@ -10,8 +10,9 @@ from? The cohort is every real FLAIR in ``../shared/data/real_scans``: the three
 ``lesion_flair`` (scored against their experts) and the four of ``lesjak_longitudinal``
 (two MS patients, two visits each, raw with neck, 3-4 mm slices; no masks). Each goes
 through the workflow's steps as ``bench_real_flair`` runs them (``prepare_scan``, the JHU
-atlas on the FLAIR, the classic method ``--method``) and is normalised as the lesion
-model sees it. Trainings of the config's lesion network (FLAIR only, ``--epochs``), two at
+atlas on the FLAIR, the classic mask of ``--methods``: with several, their STAPLE
+consensus, as the workflow's silver mask is made) and is normalised as the lesion model
+sees it. Trainings of the config's lesion network (FLAIR only, ``--epochs``), two at
 a time, one thread each (``--variants``):
 
 * ``cohort``: all seven scans with their classic masks, as the workflow trains on a
@@ -69,11 +70,16 @@ def scan_name(scan: str) -> str:
     return scan.replace("lesjak_longitudinal/", "lj").replace("/study", "v")
 
 
-def prepare(scan: str, method_name: str, work: str) -> str:
+def teacher_name(methods: list[str]) -> str:
+    """The label the models learn: one classic method, or the STAPLE of several."""
+    return methods[0] if len(methods) == 1 else f"silver ({'+'.join(methods)})"
+
+
+def prepare(scan: str, methods: list[str], work: str) -> str:
     """One real FLAIR: preprocessed, normalised, its classic mask and expert masks."""
     import nibabel as nib
 
-    from wmhmap.classic import classic_mask, methods_from_config
+    from wmhmap.classic import classic_mask, methods_from_config, staple
     from wmhmap.geometry import reorient_to_ras
     from wmhmap.imageio import save_image
 
@@ -93,15 +99,21 @@ def prepare(scan: str, method_name: str, work: str) -> str:
     image = np.asarray(prepared.image.dataobj, dtype=np.float32)
     spacing = tuple(float(v) for v in prepared.image.header.get_zooms()[:3])
     classic = config["classic"]
-    (method,) = [m for m in methods_from_config(classic["methods"]) if m.name == method_name]
-    mask = classic_mask(
-        image,
-        np.asarray(propagation.white_matter.dataobj) > 0,
-        method,
-        spacing=spacing,
-        brain=np.asarray(prepared.brain.dataobj) > 0,
-        min_lesion_mm3=classic["min_lesion_mm3"],
-    )
+    chosen = [m for m in methods_from_config(classic["methods"]) if m.name in methods]
+    assert len(chosen) == len(methods), f"{methods}: not all in classic.methods"
+    mask = staple(
+        [
+            classic_mask(
+                image,
+                np.asarray(propagation.white_matter.dataobj) > 0,
+                method,
+                spacing=spacing,
+                brain=np.asarray(prepared.brain.dataobj) > 0,
+                min_lesion_mm3=classic["min_lesion_mm3"],
+            )
+            for method in chosen
+        ]
+    ).mask
     affine = prepared.image.affine
     save_image(normalized(prepared.image, prepared.brain, config), out / "FLAIR.nii.gz")
     save_image(prepared.brain, out / "brain.nii.gz")
@@ -188,7 +200,7 @@ def evaluate(work: Path, variant: str, dataset: str, s: dict[str, Any]) -> list[
     return rows
 
 
-def classic_rows(work: Path, method: str) -> list[dict]:
+def classic_rows(work: Path, teacher: str) -> list[dict]:
     import nibabel as nib
 
     from wmhmap.metrics import dice
@@ -207,7 +219,7 @@ def classic_rows(work: Path, method: str) -> list[dict]:
         ml = float(mask.sum() * np.prod(image.header.get_zooms()) / 1000)
         for rater, truth in experts.items():
             score = dice(truth, mask)
-            rows.append({"variant": method, "scan": scan, "rater": rater, "dice": score, "ml": ml})
+            rows.append({"variant": teacher, "scan": scan, "rater": rater, "dice": score, "ml": ml})
         if len(experts) == 2:
             a, b = experts.values()
             rows.append({"variant": "inter-rater", "scan": scan, "rater": "-", "dice": dice(a, b)})
@@ -216,13 +228,20 @@ def classic_rows(work: Path, method: str) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--work", type=Path, default=Path("/tmp/wmhmap-real-selftraining"))
+    parser.add_argument("--work", type=Path, help="default: /tmp/wmhmap-real-selftraining[-...]")
     parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--method", default="flairhyst", help="classic.methods entry (FLAIR)")
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=["flairhyst"],
+        help="classic.methods entries (FLAIR); several: the models learn their STAPLE",
+    )
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     add_child_options(parser)
     args = parser.parse_args()
-    work = args.work.resolve()
+    teacher = teacher_name(args.methods)
+    suffix = "" if args.methods == ["flairhyst"] else "-" + "-".join(args.methods)
+    work = (args.work or Path(f"/tmp/wmhmap-real-selftraining{suffix}")).resolve()
     os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
     s = lesion_settings(args.epochs)
     if train_if_child(args, work, variant_settings(args.train_variant or "", s)):
@@ -231,22 +250,24 @@ def main() -> None:
     start = time.perf_counter()
     every = list(dict.fromkeys(scan for v in args.variants for scan in VARIANTS[v]))
     with ProcessPoolExecutor(2) as pool:
-        list(pool.map(prepare, every, [args.method] * len(every), [str(work)] * len(every)))
+        list(pool.map(prepare, every, [args.methods] * len(every), [str(work)] * len(every)))
     print(f"{len(every)} real FLAIRs prepared in {time.perf_counter() - start:.0f} s")
     datasets = {v: write_dataset(work, v, s) for v in args.variants}
 
     print(f"{s['trainer']} {s['configuration']} {s['epochs']} epochs, {s['plans_overrides']}")
     seconds = train_side_by_side(__file__, work, args.epochs, datasets)
     print("seconds per training (two at a time):", {v: round(t) for v, t in seconds.items()})
-    rows = classic_rows(work, args.method)
+    rows = classic_rows(work, teacher)
     rows += [
-        row for v in args.variants for row in evaluate(work, v, datasets[v], variant_settings(v, s))
+        {**row, "variant": v if suffix == "" else f"{v}, {teacher}"}
+        for v in args.variants
+        for row in evaluate(work, v, datasets[v], variant_settings(v, s))
     ]
     import pandas as pd
 
     df = pd.DataFrame(rows)
     print(df.pivot_table(index=["scan", "rater"], columns="variant", values="dice").round(3))
-    for variant in [args.method, *args.variants]:
+    for variant in dict.fromkeys(df.variant):
         scored = df[df.variant == variant]["dice"]
         print(f"{variant}: median {statistics.median(scored):.3f}, min {scored.min():.3f}")
     out = REPO / "benchmarks" / "results" / "real_selftraining.tsv"

@@ -297,6 +297,7 @@ def test_a_bids_cohort_without_masks_or_split_runs_to_the_report(results, tmp_pa
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-4000:]
     assert "lesion model: trained annotation-free on the silver masks" in log
+    assert "(flairhyst's masks, classic.silver)" in log  # the default silver
     assert "0 training subjects (split = train) have an expert lesion_mask" in log
     assert "region model: not used" in log
 

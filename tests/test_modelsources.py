@@ -44,6 +44,7 @@ def test_auto_names_the_classic_methods_it_learns_from():
     reason = source(n_expert=0, classic_methods=["flairz", "t1z"]).reason
     assert "STAPLE consensus of flairz, t1z" in reason
     assert "nnunet.folds = 5 needs 5" in reason
+    assert "(flairhyst's masks, classic.silver)" in source(classic_methods=["flairhyst"]).reason
 
 
 def test_no_source_at_all_is_refused_with_every_way_out():

@@ -144,6 +144,32 @@ def test_each_visit_has_its_grid_and_registration_image():
     assert not set(t1_methods) & set(plan.classic_methods("flaironly"))
 
 
+HYST, PCT, T1Z = "flairhyst", "flairpct", "t1z"
+
+
+@pytest.mark.parametrize(
+    ("silver", "both", "t1only", "flaironly"),
+    [
+        ([HYST], [HYST], [T1Z], [HYST]),  # the default; no FLAIR: what the scans allow
+        ([], [HYST, PCT, T1Z], [T1Z], [HYST, PCT]),  # [] is every method of use
+        ([PCT, T1Z], [PCT, T1Z], [T1Z], [PCT]),
+        (["flairz"], [HYST, PCT, T1Z], [T1Z], [HYST, PCT]),  # defined, not in use
+    ],
+)
+def test_the_silver_mask_combines_the_methods_of_classic_silver(silver, both, t1only, flaironly):
+    plan = sheet(
+        [visit("both"), visit("t1only", flair=False), visit("flaironly", t1=False)],
+        classic={"silver": silver},
+    )
+    assert plan.silver_methods("both") == both
+    assert plan.silver_methods("t1only") == t1only
+    assert plan.silver_methods("flaironly") == flaironly
+    # the evaluation scores every method of classic.use beside the silver mask
+    assert set(plan.classic_evaluation("both")) == {f"classic-{m}" for m in (HYST, PCT, T1Z)} | {
+        "silver"
+    }
+
+
 def test_gold_training_learns_from_expert_masks_of_training_subjects():
     plan = sheet(COHORT, nnunet={"folds": 2})
     assert plan.lesion_source.training_mode == "gold"
@@ -261,6 +287,7 @@ def test_final_targets_follow_what_the_cohort_supports():
     ("overlay", "message"),
     [
         ({"classic": {"use": ["nosuch"]}}, "classic.use names ['nosuch']"),
+        ({"classic": {"silver": ["flairhist"]}}, "classic.silver names ['flairhist']"),
         (
             {"models": {"region": {"dataset_id": 501}}, "loads": {"regions": "model"}},
             "share a dataset id",

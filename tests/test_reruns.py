@@ -164,6 +164,11 @@ RERUNS = [
         {"segment_wmh_classic", "staple_wmh_masks", "evaluate_wmh_segmentation"}
         | {"summarize_evaluation"},
     ),
+    (
+        "the silver mask's methods (the consensus and its scores, not the bronze masks)",
+        {"classic": {"silver": []}},
+        {"staple_wmh_masks", "evaluate_wmh_segmentation", "summarize_evaluation"},
+    ),
 ]
 
 

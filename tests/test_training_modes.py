@@ -118,10 +118,15 @@ def test_bronze_stage_learns_from_the_chosen_classic_methods(tmp_path):
         tmp_path / "one", "staged", stages={"bronze": {"dataset_id": 511, "methods": ["flairhyst"]}}
     )
     assert bronze_labels(chosen) == {"flairhyst"}
-    # the silver consensus and the evaluation still use every method
-    (staple, *_) = of_rule(chosen, "staple_wmh_masks")
-    staple_inputs = set(re.findall(r"desc-([a-z0-9]+)_mask", staple["input"]))
-    assert {"flairhyst", "flairpct", "t1z"} <= staple_inputs
+    # the silver mask combines classic.silver's methods (default flairhyst alone), and
+    # the evaluation scores every method of classic.use
+    for jobs in (every, chosen):
+        (staple, *_) = of_rule(jobs, "staple_wmh_masks")
+        assert set(re.findall(r"desc-([a-z0-9]+)_mask", staple["input"])) == {"flairhyst"}
+        (scored, *_) = of_rule(jobs, "evaluate_wmh_segmentation")
+        assert {"flairhyst", "flairpct", "t1z", "silver"} <= set(
+            re.findall(r"desc-([a-z0-9]+)_mask", scored["input"])
+        )
 
 
 def test_annotation_free_segments_with_the_silver_model(tmp_path):
@@ -149,6 +154,7 @@ RESERVED_NAME = {"modality": "FLAIR", "statistic": "zscore", "threshold": 3}
             "not one of",
         ),
         ({"classic": {"use": ["flairz", "flair3"]}}, "classic.methods does not define"),
+        ({"classic": {"silver": ["flair3"]}}, "classic.silver names ['flair3']"),
         (
             {
                 "models": {"lesion": {**STAGED, "stages": {"bronze": T1_BRONZE}}},

@@ -53,7 +53,8 @@ def lesion_model_source(
     """Resolve the lesion model's source.
 
     ``n_expert`` is the number of training subjects (split = train) with an expert lesion
-    mask, ``classic_methods`` the methods ``classic.use`` runs.
+    mask, ``classic_methods`` the methods whose consensus is the silver mask (those of
+    ``classic.silver`` that ``classic.use`` runs; empty when it runs none).
 
     >>> lesion_model_source(training_mode="auto", pretrained="", n_expert=10, folds=5,
     ...                     classic_methods=["flairz"]).training_mode
@@ -102,10 +103,15 @@ def lesion_model_source(
             fix="give a pretrained model zip in models.lesion.pretrained, mark subjects "
             "with a lesion_mask as split = train, or name classic methods in classic.use",
         )
+    silver = (
+        f"STAPLE consensus of {', '.join(classic_methods)}"
+        if len(classic_methods) > 1
+        else f"{classic_methods[0]}'s masks"
+    )
     return LesionModelSource(
         "annotation_free",
-        f"lesion model: trained annotation-free on the silver masks (STAPLE consensus of "
-        f"{', '.join(classic_methods)}) of every subject, because {experts} and "
+        f"lesion model: trained annotation-free on the silver masks ({silver}, "
+        f"classic.silver) of every subject, because {experts} and "
         f"nnunet.folds = {folds} needs {folds} (models.lesion.training_mode: auto; mark "
         "subjects with expert masks as split = train to train on those)",
     )

@@ -557,7 +557,20 @@ class Plan:
             chosen = methods_from_config({name: defined[name] for name in classic["use"]})
         except InputError as err:
             raise PlanError(str(err)) from None
+        unknown = [name for name in classic.get("silver", []) if name not in defined]
+        if unknown:
+            raise PlanError(
+                f"classic.silver names {unknown}, which classic.methods does not define "
+                f"(defined: {sorted(defined)}): name methods of classic.use ([] for all)"
+            )
         return {m.name: m for m in chosen}
+
+    @property
+    def silver(self) -> list[str]:
+        """The methods of classic.use named in classic.silver; all of them when it names
+        none they run ([] or only methods left out of classic.use)."""
+        named = self.config["classic"].get("silver") or []
+        return [m for m in self.classic if m in named] or list(self.classic)
 
     def classic_methods(self, subject: str) -> list[str]:
         """The classic methods a visit's scans allow (a T1w method needs a T1w)."""
@@ -574,6 +587,13 @@ class Plan:
                 f"classic method {method} needs a {modality} scan, which sub-{subject} lacks"
             )
         return self.preprocessed(subject)[modality]
+
+    def silver_methods(self, subject: str) -> list[str]:
+        """The classic methods whose STAPLE consensus is a visit's silver mask: those of
+        :attr:`silver` the visit's scans allow; a visit that allows none of them (a
+        T1w-only visit, a FLAIR method's silver) takes every method it allows."""
+        allowed = self.classic_methods(subject)
+        return [m for m in allowed if m in self.silver] or allowed
 
     def bronze_mask(self, subject: str, method: str) -> str:
         return self.bids(subject, space=GRID, label="WMH", desc=method, suffix="mask")
@@ -617,7 +637,7 @@ class Plan:
                 pretrained=models["lesion"]["pretrained"],
                 n_expert=len(self.expert_training_subjects()),
                 folds=folds,
-                classic_methods=list(self.classic),
+                classic_methods=self.silver,
             )
         except InputError as err:
             raise PlanError(str(err)) from None

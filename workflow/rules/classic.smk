@@ -45,9 +45,9 @@ rule segment_wmh_classic:
 
 
 rule staple_wmh_masks:
-    """Combine a subject's classic masks by STAPLE into its silver mask."""
+    """Combine a subject's classic masks (classic.silver) by STAPLE into its silver mask."""
     input:
-        of_visit(lambda s: [PLAN.bronze_mask(s, m) for m in PLAN.classic_methods(s)]),
+        of_visit(lambda s: [PLAN.bronze_mask(s, m) for m in PLAN.silver_methods(s)]),
     output:
         mask=PLAN.silver_mask("{subject}"),
         probability=bids(
@@ -70,7 +70,7 @@ rule staple_wmh_masks:
     conda:
         "../envs/imaging.yaml"
     params:
-        methods=of_visit(PLAN.classic_methods),
+        methods=of_visit(PLAN.silver_methods),
         code=code_version("staple_wmh_masks.py"),
     script:
         "../scripts/staple_wmh_masks.py"

@@ -1,7 +1,8 @@
 MODES = ("flair", "t1", "mean", "fused")
 """FLAIR alone, T1w alone, the mean of both softmax maps, and the workflow's own mask
 (the model's configured fusion, ``models.lesion.fusion``); then the classic masks
-(``classic-<method>``, bronze) and their STAPLE consensus (``silver``)."""
+(``classic-<method>``, bronze) and the STAPLE consensus of those of ``classic.silver``
+(``silver``)."""
 
 
 def main(log):

@@ -10,10 +10,11 @@ a three-rater consensus) it runs the workflow's own steps, one thread: reorienta
 brain extraction and N4 (``prepare_scan``), the JHU atlas propagation on the FLAIR
 (``propagate_atlas``, whose atlas white matter is the classic methods' search mask), and
 every FLAIR method of ``classic.methods`` in config/config.yaml (``classic_mask`` with
-``classic.min_lesion_mm3``) plus the STAPLE consensus of the methods of ``classic.use``
-(the workflow's silver mask). Prints each mask's volume and Dice against each rater,
-beside the inter-rater Dice, and the median and minimum over the five (scan, rater)
-pairs.
+``classic.min_lesion_mm3``) plus the STAPLE consensus of the FLAIR methods of
+``classic.use`` (the workflow's silver mask until 2026-12-07; since then the silver mask
+is the consensus of ``classic.silver``, by default ``flairhyst`` alone). Prints each
+mask's volume and Dice against each rater, beside the inter-rater Dice, and the median
+and minimum over the five (scan, rater) pairs.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def run_scan(scan: str, names: list[str]) -> list[dict]:
     }
     used = [n for n in classic["use"] if n in masks]
     if len(used) > 1:
-        masks[f"silver ({'+'.join(used)})"] = staple([masks[n] for n in used]).mask
+        masks[f"STAPLE ({'+'.join(used)})"] = staple([masks[n] for n in used]).mask
     voxel_ml = float(np.prod(spacing)) / 1000
     rows = []
     print(f"\n{scan}: preprocessing and atlas {prepare_s:.0f} s")
